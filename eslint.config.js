@@ -1,0 +1,37 @@
+// Lint rules, including the layer rules of DESIGN.md: protocol/ imports nothing of ours,
+// agent/ and server/ never import each other, only store/ knows the database driver.
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const onlyStoreUsesTheDatabase = { name: "node:sqlite", message: "Only src/store/ may use the database driver" };
+
+function layer(files, forbidden, { database = false } = {}) {
+  return {
+    files,
+    rules: {
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: database ? [] : [onlyStoreUsesTheDatabase],
+          patterns: forbidden.map((group) => ({ group: [group], message: "Layer rule (docs/architecture.md)" })),
+        },
+      ],
+    },
+  };
+}
+
+export default tseslint.config(
+  { ignores: ["dist/**", "node_modules/**", ".tools/**", "web/dist/**"] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  { rules: { "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }] } },
+  // Route definitions are heterogeneous by design (each has its own schema types); tests poke at raw JSON.
+  { files: ["src/server/**", "test/**"], rules: { "@typescript-eslint/no-explicit-any": "off" } },
+  layer(["src/**"], []),
+  layer(["src/store/**"], ["**/server/**", "**/agent/**", "**/cli/**"], { database: true }),
+  layer(["src/protocol/**"], ["../*"]),
+  layer(["src/crypto/**"], ["**/server/**", "**/agent/**", "**/cli/**", "**/store/**"]),
+  layer(["src/agent/**"], ["**/server/**", "**/store/**", "**/cli/**"]),
+  layer(["src/server/**"], ["**/agent/**", "**/cli/**"]),
+  layer(["src/cli/**"], ["**/server/**", "**/agent/**", "**/store/**"]),
+);

@@ -1,0 +1,154 @@
+import type { KeyObject } from "node:crypto";
+import type { Logger } from "pino";
+import { OpSpec, type AgentMessage, type OpError, type OpResult, type SignedEnvelope, type Stream } from "../protocol/index.js";
+import type { OpJournal } from "./journal.js";
+import { processStartTime, signalGroup } from "./process-group.js";
+import { OP_HANDLERS } from "./ops/index.js";
+import { verifyCancel, verifyOp } from "./verify.js";
+
+/** What an op handler gets: where to send output, how to learn of a cancel. */
+export interface OpContext {
+  opId: string;
+  stateDir: string;
+  output(stream: Stream, data: Buffer): void;
+  started(pid: number, pidStart: string | null): void;
+  onCancel(listener: () => void): void;
+}
+
+/** Sends a message to the server if a session is up; false when it is not (the op goes on). */
+export type Outbox = (message: AgentMessage) => boolean;
+
+interface InFlight {
+  startedAt: number;
+  /** Everything sent so far, replayed when the op is redelivered after a reconnect. */
+  sent: AgentMessage[];
+  cancel: () => void;
+}
+
+/**
+ * Verifies and runs ops, at most once each. The journal entry is written before an op starts,
+ * so a redelivered, replayed or crash-interrupted op is answered from the journal, never rerun.
+ */
+export class OpExecutor {
+  private readonly inFlight = new Map<string, InFlight>();
+  private outbox: Outbox = () => false;
+
+  constructor(
+    private readonly journal: OpJournal,
+    private readonly serverKey: KeyObject,
+    private readonly machineId: string,
+    private readonly stateDir: string,
+    private readonly log: Logger,
+  ) {}
+
+  get running(): number {
+    return this.inFlight.size;
+  }
+
+  setOutbox(outbox: Outbox): void {
+    this.outbox = outbox;
+  }
+
+  /**
+   * After a crash or kill of the agent: ops that were running have no result. Stop what is left
+   * of them and record that they were interrupted; they are not run again.
+   */
+  recoverInterrupted(): void {
+    for (const entry of this.journal.entries()) {
+      if (entry.state !== "running") continue;
+      if (entry.pid !== null && entry.pidStart !== null && processStartTime(entry.pid) === entry.pidStart) {
+        signalGroup(entry.pid, "SIGKILL");
+      }
+      const result: OpResult = {
+        state: "failed",
+        exitCode: null,
+        signal: null,
+        startedAt: entry.receivedAt,
+        finishedAt: Date.now(),
+        stdoutBytes: 0,
+        stderrBytes: 0,
+        stdoutTruncated: false,
+        stderrTruncated: false,
+        error: { code: "AGENT_RESTARTED", message: "The agent restarted while the op was running; it was stopped and not run again" },
+      };
+      this.journal.put({ ...entry, state: "finished", result });
+      this.log.warn({ opId: entry.id }, "op interrupted by an agent restart; recorded as failed");
+    }
+    this.journal.prune(Date.now());
+  }
+
+  handleOp(envelope: SignedEnvelope): void {
+    const verified = verifyOp(envelope, this.serverKey, this.machineId, Date.now());
+    if (!verified.ok) return this.reject(verified.opId, verified.error);
+    const op = verified.payload;
+
+    const live = this.inFlight.get(op.id);
+    if (live) {
+      for (const message of live.sent) this.outbox(message);
+      return;
+    }
+    const seen = this.journal.get(op.id);
+    if (seen) {
+      if (seen.result) this.outbox({ type: "op.finished", opId: op.id, result: seen.result });
+      else this.outbox({ type: "op.rejected", opId: op.id, error: { code: "AGENT_STATE_INVALID", message: "The agent's record of this op is damaged; it was not run again" } });
+      return;
+    }
+    const spec = OpSpec.safeParse({ kind: op.kind, args: op.args });
+    if (!spec.success) return this.reject(op.id, { code: "VALIDATION_FAILED", message: `Unsupported op kind "${op.kind}" or bad arguments` });
+
+    const entry = { id: op.id, expiresAt: op.expiresAt, receivedAt: Date.now(), state: "running" as const, pid: null, pidStart: null, result: null };
+    this.journal.put(entry);
+    const cancelListeners: (() => void)[] = [];
+    const flight: InFlight = { startedAt: entry.receivedAt, sent: [], cancel: () => cancelListeners.forEach((l) => l()) };
+    this.inFlight.set(op.id, flight);
+    let seq = 0;
+    const send = (message: AgentMessage) => {
+      flight.sent.push(message);
+      this.outbox(message);
+    };
+    send({ type: "op.started", opId: op.id, startedAt: entry.receivedAt });
+    const ctx: OpContext = {
+      opId: op.id,
+      stateDir: this.stateDir,
+      output: (stream, data) => send({ type: "op.output", opId: op.id, stream, seq: seq++, data: data.toString("base64url") }),
+      started: (pid, pidStart) => this.journal.put({ ...entry, pid, pidStart }),
+      onCancel: (listener) => cancelListeners.push(listener),
+    };
+    this.log.info({ opId: op.id, kind: op.kind }, "op started");
+    OP_HANDLERS[spec.data.kind](spec.data.args, ctx)
+      .catch((err: Error): OpResult => ({
+        state: "failed",
+        exitCode: null,
+        signal: null,
+        startedAt: entry.receivedAt,
+        finishedAt: Date.now(),
+        stdoutBytes: 0,
+        stderrBytes: 0,
+        stdoutTruncated: false,
+        stderrTruncated: false,
+        error: { code: "INTERNAL", message: err.message },
+      }))
+      .then((result) => {
+        this.journal.put({ ...entry, state: "finished", result });
+        this.inFlight.delete(op.id);
+        this.log.info({ opId: op.id, state: result.state, exitCode: result.exitCode }, "op finished");
+        this.outbox({ type: "op.finished", opId: op.id, result });
+      });
+  }
+
+  handleCancel(envelope: SignedEnvelope): void {
+    const verified = verifyCancel(envelope, this.serverKey, this.machineId, Date.now());
+    if (!verified.ok) {
+      this.log.warn({ code: verified.error.code }, `cancel refused: ${verified.error.message}`);
+      return;
+    }
+    const flight = this.inFlight.get(verified.payload.opId);
+    if (flight) flight.cancel();
+  }
+
+  private reject(opId: string | undefined, error: OpError): void {
+    this.log.warn({ opId, code: error.code }, `op refused: ${error.message}`);
+    // A forged copy of an op we know must not end the real one on the server.
+    if (opId && !this.inFlight.has(opId) && !this.journal.get(opId)) this.outbox({ type: "op.rejected", opId, error });
+  }
+}

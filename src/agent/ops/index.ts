@@ -1,0 +1,10 @@
+import type { OpResult, OpSpec } from "../../protocol/index.js";
+import type { OpContext } from "../executor.js";
+import { runScript } from "./run.js";
+
+type Handlers = { [K in OpSpec["kind"]]: (args: Extract<OpSpec, { kind: K }>["args"], ctx: OpContext) => Promise<OpResult> };
+
+/** One handler per op kind; the type makes a missing kind a compile error. */
+export const OP_HANDLERS: Handlers = {
+  run: runScript,
+};

@@ -1,0 +1,59 @@
+/**
+ * The one registry of error codes. Every code has an HTTP status and a CLI exit code; the API
+ * returns `{code, message}`, the CLI prints `lifeline: <message> (<code>)` and exits with the
+ * code's exit status. Callers branch on `code`, never on message text. docs/errors.md documents
+ * every code (a test checks it).
+ */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: { http: 400, exit: 2 },
+  USAGE: { http: 400, exit: 2 },
+  PAYLOAD_TOO_LARGE: { http: 413, exit: 2 },
+  SCRIPT_TOO_LARGE: { http: 413, exit: 2 },
+  UNAUTHENTICATED: { http: 401, exit: 3 },
+  FORBIDDEN: { http: 403, exit: 3 },
+  ENROLL_TOKEN_UNKNOWN: { http: 401, exit: 3 },
+  ENROLL_TOKEN_EXPIRED: { http: 401, exit: 3 },
+  ENROLL_TOKEN_USED: { http: 401, exit: 3 },
+  ENROLL_PROOF_INVALID: { http: 401, exit: 3 },
+  AGENT_AUTH_FAILED: { http: 401, exit: 3 },
+  ROUTE_NOT_FOUND: { http: 404, exit: 4 },
+  MACHINE_NOT_FOUND: { http: 404, exit: 4 },
+  OP_NOT_FOUND: { http: 404, exit: 4 },
+  RUN_NOT_FOUND: { http: 404, exit: 4 },
+  TOKEN_NOT_FOUND: { http: 404, exit: 4 },
+  NO_TARGETS: { http: 404, exit: 4 },
+  MACHINE_NAME_TAKEN: { http: 409, exit: 5 },
+  AGENT_NOT_READY: { http: 409, exit: 5 },
+  OP_ALREADY_FINISHED: { http: 409, exit: 5 },
+  PROTOCOL_VERSION_UNSUPPORTED: { http: 426, exit: 5 },
+  OP_SIGNATURE_INVALID: { http: 400, exit: 5 },
+  OP_EXPIRED: { http: 400, exit: 5 },
+  OP_WRONG_MACHINE: { http: 400, exit: 5 },
+  AGENT_RESTARTED: { http: 500, exit: 5 },
+  AGENT_LOST: { http: 504, exit: 5 },
+  AGENT_STATE_INVALID: { http: 500, exit: 5 },
+  SERVER_UNREACHABLE: { http: 503, exit: 6 },
+  CONFIG_INVALID: { http: 500, exit: 2 },
+  INTERNAL: { http: 500, exit: 1 },
+} as const satisfies Record<string, { http: number; exit: number }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export function isErrorCode(value: unknown): value is ErrorCode {
+  return typeof value === "string" && Object.hasOwn(ERROR_CODES, value);
+}
+
+export class LifelineError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "LifelineError";
+    this.code = code;
+  }
+  get httpStatus(): number {
+    return ERROR_CODES[this.code].http;
+  }
+  get exitCode(): number {
+    return ERROR_CODES[this.code].exit;
+  }
+}

@@ -1,0 +1,57 @@
+import { readFileSync, existsSync } from "node:fs";
+import { homedir } from "node:os";
+import { join } from "node:path";
+import { z } from "zod";
+import { LifelineError } from "../protocol/index.js";
+
+/** Server settings. Precedence: flags > LIFELINE_* env > `<data dir>/server.json` > defaults. */
+export const ServerConfig = z.object({
+  dataDir: z.string().min(1),
+  host: z.string().min(1).default("127.0.0.1"),
+  port: z.coerce.number().int().min(0).max(65535).default(8471),
+  store: z.string().optional(),
+  logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  heartbeatIntervalMs: z.coerce.number().int().min(50).max(600_000).default(10_000),
+  sweepIntervalMs: z.coerce.number().int().min(50).max(600_000).default(2_000),
+  /** Write a CLI config for this user on first start when none exists. */
+  writeCliConfig: z.boolean().default(true),
+});
+export type ServerConfig = z.infer<typeof ServerConfig>;
+export type ServerConfigInput = z.input<typeof ServerConfig>;
+
+export function defaultDataDir(): string {
+  const base = process.env.XDG_DATA_HOME || join(homedir(), ".local", "share");
+  return join(base, "lifeline");
+}
+
+const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
+  LIFELINE_DATA_DIR: "dataDir",
+  LIFELINE_HOST: "host",
+  LIFELINE_PORT: "port",
+  LIFELINE_STORE: "store",
+  LIFELINE_LOG_LEVEL: "logLevel",
+  LIFELINE_HEARTBEAT_MS: "heartbeatIntervalMs",
+  LIFELINE_SWEEP_MS: "sweepIntervalMs",
+};
+
+export function resolveServerConfig(flags: Partial<ServerConfigInput>, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const fromEnv: Record<string, string> = {};
+  for (const [key, field] of Object.entries(ENV_KEYS)) if (env[key]) fromEnv[field] = env[key]!;
+  const dataDir = flags.dataDir ?? fromEnv.dataDir ?? defaultDataDir();
+  const file = join(dataDir, "server.json");
+  let fromFile: Record<string, unknown> = {};
+  if (existsSync(file)) {
+    try {
+      fromFile = JSON.parse(readFileSync(file, "utf8"));
+    } catch (err) {
+      throw new LifelineError("CONFIG_INVALID", `Cannot read ${file}: ${(err as Error).message}`);
+    }
+  }
+  const defined = Object.fromEntries(Object.entries(flags).filter(([, v]) => v !== undefined));
+  const parsed = ServerConfig.safeParse({ ...fromFile, ...fromEnv, ...defined, dataDir });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new LifelineError("CONFIG_INVALID", `Invalid server setting ${issue.path.join(".")}: ${issue.message}`);
+  }
+  return parsed.data;
+}

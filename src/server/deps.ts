@@ -1,0 +1,22 @@
+import type { FastifyBaseLogger } from "fastify";
+import type { Store } from "../store/index.js";
+import type { AuditLog } from "./audit.js";
+import type { ServerConfig } from "./config.js";
+import type { RunEvents } from "./events.js";
+import type { AgentGateway } from "./gateway.js";
+import type { Metrics } from "./metrics.js";
+import type { OpsService } from "./ops-service.js";
+import type { ServerSigningKey } from "./signing-key.js";
+
+/** What route modules get: the server's parts, built once in app.ts. */
+export interface ServerDeps {
+  config: ServerConfig;
+  store: Store;
+  audit: AuditLog;
+  events: RunEvents;
+  metrics: Metrics;
+  ops: OpsService;
+  gateway: AgentGateway;
+  key: ServerSigningKey;
+  log: FastifyBaseLogger;
+}

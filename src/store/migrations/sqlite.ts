@@ -1,0 +1,77 @@
+/**
+ * SQLite schema migrations, applied in order on start. Never edit a shipped migration: add one.
+ */
+export const SQLITE_MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE tokens (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('api','enroll')),
+    name TEXT NOT NULL,
+    role TEXT,
+    hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    created_by TEXT,
+    expires_at INTEGER,
+    used_at INTEGER,
+    revoked_at INTEGER
+  );
+  CREATE TABLE machines (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    reason TEXT,
+    status_since INTEGER NOT NULL,
+    last_seen_at INTEGER,
+    enrolled_at INTEGER NOT NULL,
+    agent_version TEXT,
+    protocol_version INTEGER,
+    facts TEXT,
+    labels TEXT NOT NULL,
+    sign_public_key TEXT NOT NULL,
+    seal_public_key TEXT NOT NULL
+  );
+  CREATE TABLE ops (
+    id TEXT PRIMARY KEY,
+    run_id TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    machine_name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    sent_at INTEGER,
+    started_at INTEGER,
+    finished_at INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    timeout_ms INTEGER NOT NULL,
+    exit_code INTEGER,
+    signal TEXT,
+    stdout_bytes INTEGER NOT NULL DEFAULT 0,
+    stderr_bytes INTEGER NOT NULL DEFAULT 0,
+    stdout_truncated INTEGER NOT NULL DEFAULT 0,
+    stderr_truncated INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    envelope TEXT NOT NULL
+  );
+  CREATE INDEX ops_machine_state ON ops (machine_id, state);
+  CREATE INDEX ops_run ON ops (run_id);
+  CREATE INDEX ops_state ON ops (state);
+  CREATE TABLE op_output (
+    op_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    stream TEXT NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (op_id, seq)
+  );
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    result TEXT NOT NULL,
+    detail TEXT
+  );
+  `,
+];
