@@ -111,7 +111,7 @@ export class OpExecutor {
       opId: op.id,
       stateDir: this.stateDir,
       output: (stream, data) => send({ type: "op.output", opId: op.id, stream, seq: seq++, data: data.toString("base64url") }),
-      started: (pid, pidStart) => this.journal.put({ ...entry, pid, pidStart }),
+      started: (pid, pidStart) => this.journal.put({ ...entry, pid, pidStart }, false),
       onCancel: (listener) => cancelListeners.push(listener),
     };
     this.log.info({ opId: op.id, kind: op.kind }, "op started");
@@ -129,7 +129,7 @@ export class OpExecutor {
         error: { code: "INTERNAL", message: err.message },
       }))
       .then((result) => {
-        this.journal.put({ ...entry, state: "finished", result });
+        this.journal.put({ ...entry, state: "finished", result }, false);
         this.inFlight.delete(op.id);
         this.log.info({ opId: op.id, state: result.state, exitCode: result.exitCode }, "op finished");
         this.outbox({ type: "op.finished", opId: op.id, result });

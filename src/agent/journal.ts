@@ -44,8 +44,13 @@ export class OpJournal {
     return parsed.success ? parsed.data : { id, expiresAt: Number.MAX_SAFE_INTEGER, receivedAt: 0, state: "finished", pid: null, pidStart: null, result: null };
   }
 
-  put(entry: JournalEntry): void {
-    writeFileAtomic(this.path(entry.id), JSON.stringify(entry));
+  /**
+   * Only the first record of an op (written before it starts) must survive power loss: that is
+   * what forbids a second run. If a later update is lost, the op still reads as "running" and a
+   * restarted agent records it as interrupted, never reruns it; so those skip the fsync.
+   */
+  put(entry: JournalEntry, durable = true): void {
+    writeFileAtomic(this.path(entry.id), JSON.stringify(entry), 0o600, durable);
   }
 
   entries(): JournalEntry[] {

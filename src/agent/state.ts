@@ -42,15 +42,20 @@ export function loadAgentState(dir: string): AgentState | undefined {
   return parsed.data;
 }
 
-/** Writes a file so that a crash leaves either the old or the new content, never a mix. */
-export function writeFileAtomic(path: string, content: string, mode = 0o600): void {
+/**
+ * Writes a file so that a crash leaves either the old or the new content, never a mix.
+ * `durable` also survives power loss (fsync before the rename), at a disk-flush's cost.
+ */
+export function writeFileAtomic(path: string, content: string, mode = 0o600, durable = true): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, content, { mode });
-  const fd = openSync(tmp, "r");
-  try {
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+  if (durable) {
+    const fd = openSync(tmp, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
   }
   renameSync(tmp, path);
 }

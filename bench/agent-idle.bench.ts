@@ -1,0 +1,43 @@
+// Agent idle cost: one real agent process connected to a server, RSS and CPU time over 60 s
+// (LIFELINE_BENCH_IDLE_SECONDS to shorten it while developing).
+import { spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { BIN, enrollToken, startBenchServer, verdict, waitReady } from "./common.js";
+
+function rssMb(pid: number): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!;
+  return Number(line.split(/\s+/)[1]) / 1024;
+}
+
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime in clock ticks
+}
+
+export async function benchAgentIdle(): Promise<string[]> {
+  const seconds = Number(process.env.LIFELINE_BENCH_IDLE_SECONDS ?? 60);
+  const server = await startBenchServer();
+  const agent = spawn(process.execPath, [BIN, "agent", "--server", server.url, "--token", await enrollToken(server.url, server.token), "--name", "idle1", "--state-dir", join(server.dir, "agent"), "--log-level", "warn"], {
+    stdio: "ignore",
+  });
+  try {
+    await waitReady(server.url, server.token, 1);
+    await new Promise((r) => setTimeout(r, 2000));
+    const cpu0 = cpuSeconds(agent.pid!);
+    let peak = 0;
+    for (let i = 0; i < seconds; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      peak = Math.max(peak, rssMb(agent.pid!));
+    }
+    const cpu = cpuSeconds(agent.pid!) - cpu0;
+    return [
+      `agent idle over ${seconds}s: peak RSS ${peak.toFixed(1)} MB, CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu / seconds) * 100).toFixed(3)}% of a core)`,
+      verdict("agent idle RSS", peak, 50, "MB"),
+    ];
+  } finally {
+    agent.kill("SIGKILL");
+    await server.stop();
+  }
+}

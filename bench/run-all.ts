@@ -1,0 +1,17 @@
+// Runs the benchmarks and prints their figures. Pick some with arguments: run-all.js roundtrip idle
+import { benchAgentIdle } from "./agent-idle.bench.js";
+import { benchFanout } from "./fanout.bench.js";
+import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
+
+const BENCHES: Record<string, () => Promise<string[]>> = {
+  roundtrip: benchRunRoundTrip,
+  fanout: benchFanout,
+  idle: benchAgentIdle,
+};
+
+const wanted = process.argv.slice(2).filter((a) => a !== "--");
+for (const [name, bench] of Object.entries(BENCHES)) {
+  if (wanted.length && !wanted.includes(name)) continue;
+  process.stdout.write(`== ${name}\n`);
+  for (const line of await bench()) process.stdout.write(`   ${line}\n`);
+}
