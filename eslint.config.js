@@ -21,7 +21,7 @@ function layer(files, forbidden, { database = false } = {}) {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/**", "node_modules/**", ".tools/**", "web/dist/**"] },
+  { ignores: ["dist/**", "dist-bench/**", "node_modules/**", ".tools/**", "web/dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { rules: { "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }] } },
@@ -34,4 +34,7 @@ export default tseslint.config(
   layer(["src/agent/**"], ["**/server/**", "**/store/**", "**/cli/**"]),
   layer(["src/server/**"], ["**/agent/**", "**/cli/**"]),
   layer(["src/cli/**"], ["**/server/**", "**/agent/**", "**/store/**"]),
+  // The typed API client is shared with the web console: it may import only protocol/.
+  layer(["src/client/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/crypto/**", "**/lab/**", "**/repair/**"]),
+  layer(["src/repair/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
 );

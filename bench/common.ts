@@ -28,7 +28,10 @@ export async function startBenchServer(extraEnv: NodeJS.ProcessEnv = {}): Promis
   const url = await new Promise<string>((res, rej) => {
     const timer = setInterval(() => {
       const m = /listening on (http:\/\/\S+)/.exec(out);
-      if (m) (clearInterval(timer), res(m[1]!));
+      if (m) {
+        clearInterval(timer);
+        res(m[1]!);
+      }
     }, 20);
     child.once("exit", () => (clearInterval(timer), rej(new Error("server exited"))));
   });
@@ -46,6 +49,7 @@ export async function startBenchServer(extraEnv: NodeJS.ProcessEnv = {}): Promis
   };
 }
 
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- benchmark code reads raw API JSON
 export async function api(url: string, token: string, method: string, path: string, body?: unknown): Promise<any> {
   const response = await fetch(new URL(path, url), {
     method,

@@ -1,12 +1,14 @@
 // Runs the benchmarks and prints their figures. Pick some with arguments: run-all.js roundtrip idle
 import { benchAgentIdle } from "./agent-idle.bench.js";
 import { benchFanout } from "./fanout.bench.js";
+import { benchLabUp } from "./lab-up.bench.js";
 import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
 
 const BENCHES: Record<string, () => Promise<string[]>> = {
   roundtrip: benchRunRoundTrip,
   fanout: benchFanout,
   idle: benchAgentIdle,
+  lab: benchLabUp,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

@@ -1,15 +1,20 @@
 import type { KeyObject } from "node:crypto";
+import { open, type SealedBox } from "../crypto/index.js";
 import type { Logger } from "pino";
 import { OpSpec, type AgentMessage, type OpError, type OpResult, type SignedEnvelope, type Stream } from "../protocol/index.js";
 import type { OpJournal } from "./journal.js";
 import { processStartTime, signalGroup } from "./process-group.js";
 import { OP_HANDLERS } from "./ops/index.js";
-import { verifyCancel, verifyOp } from "./verify.js";
+import { expiryProblem, verifyCancel, verifyOp } from "./verify.js";
 
 /** What an op handler gets: where to send output, how to learn of a cancel. */
 export interface OpContext {
   opId: string;
+  machineId: string;
+  expiresAt: number;
   stateDir: string;
+  /** Opens a secret sealed to this agent's X25519 key for the given associated data. */
+  openSecret(box: SealedBox, associatedData: Uint8Array): Buffer | undefined;
   output(stream: Stream, data: Buffer): void;
   started(pid: number, pidStart: string | null): void;
   onCancel(listener: () => void): void;
@@ -29,8 +34,17 @@ interface InFlight {
  * Verifies and runs ops, at most once each. The journal entry is written before an op starts,
  * so a redelivered, replayed or crash-interrupted op is answered from the journal, never rerun.
  */
+// What a finished op sent is kept this long (and at most this much in all), to replay it when
+// the op is redelivered after a disconnect.
+const RECENT_KEEP_MS = 15 * 60_000;
+const RECENT_MAX_BYTES = 32 * 1024 * 1024;
+const PRUNE_EVERY_MS = 3600_000;
+
 export class OpExecutor {
   private readonly inFlight = new Map<string, InFlight>();
+  private readonly recent = new Map<string, { sent: AgentMessage[]; bytes: number; at: number }>();
+  private recentBytes = 0;
+  private readonly pruneTimer: NodeJS.Timeout;
   private outbox: Outbox = () => false;
 
   constructor(
@@ -39,7 +53,27 @@ export class OpExecutor {
     private readonly machineId: string,
     private readonly stateDir: string,
     private readonly log: Logger,
-  ) {}
+    private readonly sealKey: { privateKey: KeyObject; publicKey: string },
+  ) {
+    this.pruneTimer = setInterval(() => this.journal.prune(Date.now()), PRUNE_EVERY_MS);
+    this.pruneTimer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.pruneTimer);
+  }
+
+  private remember(opId: string, sent: AgentMessage[]): void {
+    const bytes = sent.reduce((n, m) => n + (m.type === "op.output" ? m.data.length : 64), 0);
+    this.recent.set(opId, { sent, bytes, at: Date.now() });
+    this.recentBytes += bytes;
+    const cutoff = Date.now() - RECENT_KEEP_MS;
+    for (const [id, item] of this.recent) {
+      if (item.at >= cutoff && this.recentBytes <= RECENT_MAX_BYTES) break;
+      this.recent.delete(id);
+      this.recentBytes -= item.bytes;
+    }
+  }
 
   get running(): number {
     return this.inFlight.size;
@@ -78,7 +112,7 @@ export class OpExecutor {
   }
 
   handleOp(envelope: SignedEnvelope): void {
-    const verified = verifyOp(envelope, this.serverKey, this.machineId, Date.now());
+    const verified = verifyOp(envelope, this.serverKey, this.machineId);
     if (!verified.ok) return this.reject(verified.opId, verified.error);
     const op = verified.payload;
 
@@ -89,10 +123,14 @@ export class OpExecutor {
     }
     const seen = this.journal.get(op.id);
     if (seen) {
+      // Output sent while the session was down is replayed (the server ignores what it has).
+      for (const message of this.recent.get(op.id)?.sent ?? []) this.outbox(message);
       if (seen.result) this.outbox({ type: "op.finished", opId: op.id, result: seen.result });
       else this.outbox({ type: "op.rejected", opId: op.id, error: { code: "AGENT_STATE_INVALID", message: "The agent's record of this op is damaged; it was not run again" } });
       return;
     }
+    const expired = expiryProblem(op, Date.now());
+    if (expired) return this.reject(op.id, expired);
     const spec = OpSpec.safeParse({ kind: op.kind, args: op.args });
     if (!spec.success) return this.reject(op.id, { code: "VALIDATION_FAILED", message: `Unsupported op kind "${op.kind}" or bad arguments` });
 
@@ -109,13 +147,16 @@ export class OpExecutor {
     send({ type: "op.started", opId: op.id, startedAt: entry.receivedAt });
     const ctx: OpContext = {
       opId: op.id,
+      machineId: this.machineId,
+      expiresAt: op.expiresAt,
       stateDir: this.stateDir,
+      openSecret: (box, aad) => open(box, this.sealKey.privateKey, this.sealKey.publicKey, aad),
       output: (stream, data) => send({ type: "op.output", opId: op.id, stream, seq: seq++, data: data.toString("base64url") }),
       started: (pid, pidStart) => this.journal.put({ ...entry, pid, pidStart }, false),
       onCancel: (listener) => cancelListeners.push(listener),
     };
     this.log.info({ opId: op.id, kind: op.kind }, "op started");
-    OP_HANDLERS[spec.data.kind](spec.data.args, ctx)
+    (OP_HANDLERS[spec.data.kind] as (args: unknown, ctx: OpContext) => Promise<OpResult>)(spec.data.args, ctx)
       .catch((err: Error): OpResult => ({
         state: "failed",
         exitCode: null,
@@ -131,15 +172,17 @@ export class OpExecutor {
       .then((result) => {
         this.journal.put({ ...entry, state: "finished", result }, false);
         this.inFlight.delete(op.id);
+        this.remember(op.id, flight.sent);
         this.log.info({ opId: op.id, state: result.state, exitCode: result.exitCode }, "op finished");
         this.outbox({ type: "op.finished", opId: op.id, result });
       });
   }
 
   handleCancel(envelope: SignedEnvelope): void {
-    const verified = verifyCancel(envelope, this.serverKey, this.machineId, Date.now());
-    if (!verified.ok) {
-      this.log.warn({ code: verified.error.code }, `cancel refused: ${verified.error.message}`);
+    const verified = verifyCancel(envelope, this.serverKey, this.machineId);
+    const problem = verified.ok ? expiryProblem(verified.payload, Date.now()) : verified.error;
+    if (!verified.ok || problem) {
+      this.log.warn({ code: problem?.code }, `cancel refused: ${problem?.message}`);
       return;
     }
     const flight = this.inFlight.get(verified.payload.opId);

@@ -1,5 +1,5 @@
 import pino, { type Logger } from "pino";
-import { privateKeyFromPem, publicKeyFromRaw } from "../crypto/index.js";
+import { privateKeyFromPem, publicKeyFromRaw, publicKeyOfPrivate } from "../crypto/index.js";
 import { LifelineError, MachineName, type Labels } from "../protocol/index.js";
 import { runSession } from "./connection.js";
 import { enroll } from "./enroll.js";
@@ -42,7 +42,8 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     log.warn({ name: state.name }, "already enrolled; --token ignored (delete the state dir to enroll again)");
   }
   const serverUrl = options.serverUrl ?? state.serverUrl;
-  const executor = new OpExecutor(new OpJournal(options.stateDir), publicKeyFromRaw("ed25519", state.serverSignPublicKey), state.machineId, options.stateDir, log);
+  const sealKey = { privateKey: privateKeyFromPem(state.sealPrivateKeyPem), publicKey: publicKeyOfPrivate(state.sealPrivateKeyPem) };
+  const executor = new OpExecutor(new OpJournal(options.stateDir), publicKeyFromRaw("ed25519", state.serverSignPublicKey), state.machineId, options.stateDir, log, sealKey);
   executor.recoverInterrupted();
   const signKey = privateKeyFromPem(state.signPrivateKeyPem);
   const controller = new AbortController();
@@ -57,6 +58,7 @@ export async function startAgent(options: AgentOptions): Promise<RunningAgent> {
     done,
     async stop() {
       controller.abort();
+      executor.stop();
       await done;
     },
   };

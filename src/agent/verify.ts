@@ -18,15 +18,15 @@ function peekId(envelope: SignedEnvelope): string | undefined {
 }
 
 /**
- * Checks a signed op: the pinned server key signed these exact bytes, for this machine, and it
- * has not expired. (Replays are the journal's job: see executor.ts.)
+ * Checks a signed op: the pinned server key signed these exact bytes, for this machine.
+ * (Expiry: expiryProblem; replays are the journal's job: see executor.ts.)
  */
-export function verifyOp(envelope: SignedEnvelope, serverKey: KeyObject, machineId: string, now: number): Verified<OpPayload> {
-  return verifyEnvelope("op", OpPayload, envelope, serverKey, machineId, now);
+export function verifyOp(envelope: SignedEnvelope, serverKey: KeyObject, machineId: string): Verified<OpPayload> {
+  return verifyEnvelope("op", OpPayload, envelope, serverKey, machineId);
 }
 
-export function verifyCancel(envelope: SignedEnvelope, serverKey: KeyObject, machineId: string, now: number): Verified<CancelPayload> {
-  return verifyEnvelope("cancel", CancelPayload, envelope, serverKey, machineId, now);
+export function verifyCancel(envelope: SignedEnvelope, serverKey: KeyObject, machineId: string): Verified<CancelPayload> {
+  return verifyEnvelope("cancel", CancelPayload, envelope, serverKey, machineId);
 }
 
 function verifyEnvelope<T extends { machineId: string; issuedAt: number; expiresAt: number }>(
@@ -35,7 +35,6 @@ function verifyEnvelope<T extends { machineId: string; issuedAt: number; expires
   envelope: SignedEnvelope,
   serverKey: KeyObject,
   machineId: string,
-  now: number,
 ): Verified<T> {
   const opId = peekId(envelope);
   const fail = (code: string, message: string): Verified<T> => ({ ok: false, opId, error: { code, message } });
@@ -50,7 +49,15 @@ function verifyEnvelope<T extends { machineId: string; issuedAt: number; expires
   if (!parsed.success) return fail("VALIDATION_FAILED", `the ${domain} payload does not match its schema`);
   const payload = parsed.data;
   if (payload.machineId !== machineId) return fail("OP_WRONG_MACHINE", `the ${domain} is for another machine`);
-  if (payload.expiresAt <= now) return fail("OP_EXPIRED", `the ${domain} expired at ${new Date(payload.expiresAt).toISOString()}`);
-  if (payload.issuedAt > now + MAX_FUTURE_SKEW_MS) return fail("OP_EXPIRED", `the ${domain} claims to be issued in the future`);
   return { ok: true, payload };
+}
+
+/**
+ * Whether a verified op may still start. Checked after the journal: an op that already ran
+ * is answered with its result even when redelivered after its expiry.
+ */
+export function expiryProblem(payload: { issuedAt: number; expiresAt: number }, now: number): OpError | undefined {
+  if (payload.expiresAt <= now) return { code: "OP_EXPIRED", message: `the op expired at ${new Date(payload.expiresAt).toISOString()}` };
+  if (payload.issuedAt > now + MAX_FUTURE_SKEW_MS) return { code: "OP_EXPIRED", message: "the op claims to be issued in the future" };
+  return undefined;
 }

@@ -17,7 +17,13 @@ export function resolveCliTarget(flags: { server?: string; token?: string }, env
   const path = cliConfigPath(env);
   let file: z.infer<typeof CliConfigFile> = {};
   if (existsSync(path)) {
-    const parsed = CliConfigFile.safeParse(JSON.parse(readFileSync(path, "utf8")));
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch (err) {
+      throw new LifelineError("CONFIG_INVALID", `Cannot read CLI config ${path}: ${(err as Error).message}`);
+    }
+    const parsed = CliConfigFile.safeParse(raw);
     if (!parsed.success) throw new LifelineError("CONFIG_INVALID", `Invalid CLI config ${path}: ${parsed.error.issues[0]!.message}`);
     file = parsed.data;
   }

@@ -1,6 +1,11 @@
 import { Command, CommanderError, Option } from "commander";
 import { LIFELINE_VERSION, LifelineError } from "../protocol/index.js";
+import { registerAccountsFlag } from "./commands/accounts-flag.js";
+import { registerAccountsList } from "./commands/accounts-list.js";
+import { registerAccountsShow } from "./commands/accounts-show.js";
+import { registerAccountsVerify } from "./commands/accounts-verify.js";
 import { registerAuditList } from "./commands/audit-list.js";
+import { registerResetPassword } from "./commands/reset-password.js";
 import { registerMachinesDelete } from "./commands/machines-delete.js";
 import { registerMachinesLabel } from "./commands/machines-label.js";
 import { registerMachinesList } from "./commands/machines-list.js";
@@ -43,6 +48,12 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerOpsShow(ops);
   registerOpsCancel(ops);
   registerAuditList(program.command("audit").description("who did what"));
+  const accounts = program.command("accounts").description("local accounts of a machine: list, diagnose, fix");
+  registerAccountsList(accounts);
+  registerAccountsShow(accounts);
+  registerAccountsFlag(accounts);
+  registerAccountsVerify(accounts);
+  registerResetPassword(program);
   for (const plugin of plugins) plugin(program, scriptWords);
   // Every subcommand reports errors the same way as the root.
   const inherit = (cmd: Command) => {

@@ -13,6 +13,12 @@ import {
   TokenInfo,
   TokenList,
   isErrorCode,
+  AccountResult,
+  AccountsListResult,
+  ServerInfo,
+  VerifyResult,
+  type ResetPasswordRequest,
+  type VerifyRequest,
   type CreateRunRequest,
   type CreateTokenRequest,
   type SetLabelsRequest,
@@ -88,6 +94,30 @@ export class ApiClient {
   }
   cancelOp(id: string) {
     return this.json(Op, "POST", `/v1/ops/${encodeURIComponent(id)}/cancel`);
+  }
+  serverInfo() {
+    return this.json(ServerInfo, "GET", "/v1/server-info");
+  }
+  private accountPath(machine: string, user?: string, action?: string) {
+    return `/v1/machines/${encodeURIComponent(machine)}/accounts${user ? `/${encodeURIComponent(user)}` : ""}${action ? `/${action}` : ""}`;
+  }
+  listAccounts(machine: string) {
+    return this.json(AccountsListResult, "GET", this.accountPath(machine));
+  }
+  getAccount(machine: string, user: string) {
+    return this.json(AccountResult, "GET", this.accountPath(machine, user));
+  }
+  expireAccount(machine: string, user: string, allowSystem = false) {
+    return this.json(AccountResult, "POST", this.accountPath(machine, user, "expire"), { allowSystem });
+  }
+  clearFlag(machine: string, user: string, allowSystem = false) {
+    return this.json(AccountResult, "POST", this.accountPath(machine, user, "clear-flag"), { allowSystem });
+  }
+  resetPassword(machine: string, user: string, request: ResetPasswordRequest) {
+    return this.json(AccountResult, "POST", this.accountPath(machine, user, "reset-password"), request);
+  }
+  verifyLogin(machine: string, user: string, request: VerifyRequest) {
+    return this.json(VerifyResult, "POST", this.accountPath(machine, user, "verify"), request);
   }
   listAudit(limit: number) {
     return this.json(AuditList, "GET", `/v1/audit?limit=${limit}`);

@@ -16,8 +16,22 @@ export function hashToken(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("hex");
 }
 
+const ID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/**
+ * Random ids of letters and digits only: an id can start a CLI argument, and one that began
+ * with "-" would read as a flag. `bytes` sets the entropy (each character carries ~5.95 bits).
+ */
 export function newId(bytes = 12): string {
-  return randomBytes(bytes).toString("base64url");
+  const length = Math.ceil((bytes * 8) / 5.95);
+  const random = randomBytes(length * 2);
+  let out = "";
+  for (let i = 0; out.length < length; i++) {
+    if (i >= random.length) return newId(bytes); // ran out of unbiased bytes: start over (rare)
+    const b = random[i]!;
+    if (b < 248) out += ID_ALPHABET[b % 62]; // 248 = 4 * 62: no modulo bias
+  }
+  return out;
 }
 
 export function newNonce(): string {

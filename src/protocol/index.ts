@@ -6,3 +6,4 @@ export * from "./machines.js";
 export * from "./ops.js";
 export * from "./enroll.js";
 export * from "./agent-messages.js";
+export * from "./accounts.js";

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { AccountsClearFlagArgs, AccountsExpireArgs, AccountsInspectArgs, AccountsListArgs, AccountsResetArgs } from "./accounts.js";
 import { Id, Labels, MachineName, Timestamp } from "./common.js";
 
 export const MAX_SCRIPT_BYTES = 256 * 1024;
@@ -35,7 +36,14 @@ export const RunArgs = z.object({
 export type RunArgs = z.infer<typeof RunArgs>;
 
 /** What the server asks an agent to do. One entry per op kind; later issues add kinds. */
-export const OpSpec = z.discriminatedUnion("kind", [z.object({ kind: z.literal("run"), args: RunArgs })]);
+export const OpSpec = z.discriminatedUnion("kind", [
+  z.object({ kind: z.literal("run"), args: RunArgs }),
+  z.object({ kind: z.literal("accounts.list"), args: AccountsListArgs }),
+  z.object({ kind: z.literal("accounts.inspect"), args: AccountsInspectArgs }),
+  z.object({ kind: z.literal("accounts.expire"), args: AccountsExpireArgs }),
+  z.object({ kind: z.literal("accounts.clear-flag"), args: AccountsClearFlagArgs }),
+  z.object({ kind: z.literal("accounts.reset-password"), args: AccountsResetArgs }),
+]);
 export type OpSpec = z.infer<typeof OpSpec>;
 export type OpKind = OpSpec["kind"];
 
@@ -54,6 +62,8 @@ export const OpResult = z.object({
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
   error: OpError.nullable(),
+  /** Structured result of ops that return data (accounts); null for `run`. */
+  data: z.unknown().optional(),
 });
 export type OpResult = z.infer<typeof OpResult>;
 
@@ -79,6 +89,7 @@ export const Op = z.object({
   stdoutTruncated: z.boolean(),
   stderrTruncated: z.boolean(),
   error: OpError.nullable(),
+  data: z.unknown().optional(),
 });
 export type Op = z.infer<typeof Op>;
 

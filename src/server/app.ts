@@ -19,7 +19,8 @@ import { machineRoutes } from "./routes/machines.js";
 import { opRoutes } from "./routes/ops.js";
 import { runRoutes } from "./routes/runs.js";
 import { tokenRoutes } from "./routes/tokens.js";
-import { loadOrCreateSigningKey } from "./signing-key.js";
+import { loadOrCreateSealKey, loadOrCreateSigningKey } from "./keys.js";
+import { accountRoutes } from "./routes/accounts.js";
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -55,6 +56,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const app = Fastify({
     logger: {
       level: config.logLevel,
+      // Logs are JSON on stderr; stdout carries only the start-up lines meant for people.
+      stream: process.stderr,
       redact: { paths: ["req.headers.authorization", "req.headers.cookie"], censor: "[redacted]" },
     },
     // Scripts are capped at MAX_SCRIPT_BYTES; the body limit leaves room for JSON escaping so an
@@ -68,7 +71,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const ops = new OpsService(store, key, events, audit, metrics, app.log);
   const gateway = new AgentGateway(store, ops, metrics, app.log, config.heartbeatIntervalMs);
   ops.attach(gateway);
-  const deps: ServerDeps = { config, store, audit, events, metrics, ops, gateway, key, log: app.log };
+  const seal = loadOrCreateSealKey(config.dataDir);
+  const deps: ServerDeps = { config, store, audit, events, metrics, ops, gateway, key, seal, log: app.log };
 
   // No agent socket survives a restart: whatever the store says, nobody is connected yet.
   await store.markAllNotReady("disconnected", Date.now());
@@ -89,6 +93,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...runRoutes(deps),
     ...opRoutes(deps),
     ...auditRoutes(deps),
+    ...accountRoutes(deps),
   );
   registerRoutes(app, store, routes);
 

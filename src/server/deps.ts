@@ -6,7 +6,7 @@ import type { RunEvents } from "./events.js";
 import type { AgentGateway } from "./gateway.js";
 import type { Metrics } from "./metrics.js";
 import type { OpsService } from "./ops-service.js";
-import type { ServerSigningKey } from "./signing-key.js";
+import type { ServerKey, ServerSigningKey } from "./keys.js";
 
 /** What route modules get: the server's parts, built once in app.ts. */
 export interface ServerDeps {
@@ -18,5 +18,6 @@ export interface ServerDeps {
   ops: OpsService;
   gateway: AgentGateway;
   key: ServerSigningKey;
+  seal: ServerKey;
   log: FastifyBaseLogger;
 }

@@ -66,6 +66,12 @@ export class AgentGateway implements AgentLink {
     return true;
   }
 
+  /** Ends a machine's session (after the machine is deleted, its agent must not stay in). */
+  disconnect(machineId: string): void {
+    const session = this.sessions.get(machineId);
+    if (session) this.refuse(session.socket, "AGENT_AUTH_FAILED", "this machine was deleted", session);
+  }
+
   /** Handles an HTTP upgrade on the agent path. Browsers (which send Origin) are refused. */
   handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     if (request.headers.origin !== undefined) {

@@ -9,7 +9,7 @@ export class Metrics {
   readonly httpDuration: Histogram;
 
   constructor(store: Store) {
-    collectDefaultMetrics({ register: this.registry, prefix: "lifeline_process_" });
+    collectDefaultMetrics({ register: this.registry, prefix: "lifeline_" });
     this.agentsConnected = new Gauge({ name: "lifeline_agents_connected", help: "Agents with an authenticated session", registers: [this.registry] });
     this.opsFinished = new Counter({ name: "lifeline_ops_finished_total", help: "Ops that reached a final state", labelNames: ["state"], registers: [this.registry] });
     this.httpDuration = new Histogram({

@@ -20,7 +20,7 @@ import type { AuditLog } from "./audit.js";
 import type { Principal } from "./auth.js";
 import type { RunEvents } from "./events.js";
 import type { Metrics } from "./metrics.js";
-import type { ServerSigningKey } from "./signing-key.js";
+import type { ServerSigningKey } from "./keys.js";
 
 /** What the op service needs from the agent gateway: a way to reach a connected agent. */
 export interface AgentLink {
@@ -29,6 +29,9 @@ export interface AgentLink {
 }
 
 const CANCEL_VALIDITY_MS = 10 * 60_000;
+/** Account ops are quick; this bounds how long an API call waits for one. */
+export const DATA_OP_TIMEOUT_MS = 60_000;
+const DATA_OP_DELIVERY_MS = 30_000;
 // The server keeps at most this much more than the op's cap per stream: an agent that ignores
 // its cap cannot fill the store.
 const OUTPUT_SLACK_BYTES = 64 * 1024;
@@ -73,6 +76,8 @@ export class OpsService {
         outputCapBytes: request.outputCapBytes,
       },
     };
+    const single = request.targets.machines?.length === 1 ? machines[0] : undefined;
+    if (single && request.ifNotReady === "fail" && !this.link?.isConnected(single.id)) throw notReady(single, "run a script");
     for (const machine of machines) {
       const connected = this.link?.isConnected(machine.id) ?? false;
       if (!connected && request.ifNotReady === "fail") {
@@ -83,16 +88,16 @@ export class OpsService {
       await this.store.insertOp(op);
       ops.push(op);
     }
-    const detail = `script sha256=${sha256(request.script)} bytes=${Buffer.byteLength(request.script)} timeout=${request.timeoutSeconds}s ops=${ops.length} skipped=${skipped.length}`;
+    const detail = `run=${runId} script sha256=${sha256(request.script)} bytes=${Buffer.byteLength(request.script)} timeout=${request.timeoutSeconds}s ops=${ops.length} skipped=${skipped.length}`;
     await this.audit.record(principal, "run.create", machines.map((m) => m.name).join(",").slice(0, 500), "accepted", detail);
     for (const op of ops) await this.deliver(op);
     const fresh = await Promise.all(ops.map(async (op) => toApiOp((await this.store.getOp(op.id)) ?? op)));
     return { id: runId, ops: fresh, skipped };
   }
 
-  private newOp(principal: Principal, runId: string, machine: MachineRecord, spec: OpSpec, now: number, deliverWithinMs: number): OpRecord {
-    const id = newId();
-    const payload: OpPayload = { v: 1, type: "op", id, machineId: machine.id, kind: spec.kind, args: spec.args, issuedAt: now, expiresAt: now + deliverWithinMs };
+  private newOp(principal: Principal, runId: string, machine: MachineRecord, spec: OpSpec, now: number, deliverWithinMs: number, opId?: string, expiresAt?: number): OpRecord {
+    const id = opId ?? newId();
+    const payload: OpPayload = { v: 1, type: "op", id, machineId: machine.id, kind: spec.kind, args: spec.args, issuedAt: now, expiresAt: expiresAt ?? now + deliverWithinMs };
     return {
       id,
       runId,
@@ -107,7 +112,7 @@ export class OpsService {
       startedAt: null,
       finishedAt: null,
       cancelRequested: false,
-      timeoutMs: spec.args.timeoutMs,
+      timeoutMs: spec.kind === "run" ? spec.args.timeoutMs : DATA_OP_TIMEOUT_MS,
       exitCode: null,
       signal: null,
       stdoutBytes: 0,
@@ -136,6 +141,32 @@ export class OpsService {
     const matching = all.filter((m) => wanted.every(([k, v]) => m.labels[k] === v));
     if (!matching.length) throw new LifelineError("NO_TARGETS", `No machine has labels ${wanted.map(([k, v]) => `${k}=${v}`).join(",")}`);
     return matching;
+  }
+
+  /**
+   * One op on one Ready machine, waited for: the account actions. Refuses at once when the agent
+   * is not connected (no queueing: a password reset should not fire hours later).
+   */
+  async runAndWait(principal: Principal, machine: MachineRecord, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}): Promise<OpRecord> {
+    if (!this.link?.isConnected(machine.id)) throw notReady(machine, spec.kind);
+    if (opts.opId && (await this.store.getOp(opts.opId))) throw new LifelineError("VALIDATION_FAILED", `Op id "${opts.opId}" is already used`);
+    const now = Date.now();
+    const op = this.newOp(principal, newId(), machine, spec, now, DATA_OP_DELIVERY_MS, opts.opId, opts.expiresAt);
+    const ended = new Promise<void>((resolve) => {
+      const unsubscribe = this.events.subscribe(op.runId, (event) => {
+        if (event.type === "state" && isTerminal(event.op.state)) {
+          unsubscribe();
+          resolve();
+        }
+      });
+      setTimeout(() => (unsubscribe(), resolve()), DATA_OP_TIMEOUT_MS).unref();
+    });
+    await this.store.insertOp(op);
+    await this.deliver(op);
+    await ended;
+    const done = (await this.store.getOp(op.id))!;
+    if (!isTerminal(done.state)) throw new LifelineError("OP_TIMED_OUT", `No answer from "${machine.name}" within ${DATA_OP_TIMEOUT_MS / 1000}s (op ${op.id})`);
+    return done;
   }
 
   /** Sends an op if its agent is connected; it stays queued otherwise. */
@@ -193,6 +224,7 @@ export class OpsService {
       stdoutTruncated: result.stdoutTruncated,
       stderrTruncated: result.stderrTruncated,
       error: result.error,
+      ...(result.data !== undefined ? { data: result.data } : {}),
     });
   }
 
@@ -266,11 +298,22 @@ export class OpsService {
   }
 }
 
+function notReady(machine: MachineRecord, what: string): LifelineError {
+  const since = machine.statusSince ? ` ${ago(machine.statusSince)}` : "";
+  return new LifelineError("AGENT_NOT_READY", `Cannot ${what} on "${machine.name}": agent is NotReady (${machine.reason ?? "disconnected"}${since})`);
+}
+
+function ago(at: number): string {
+  const s = Math.max(0, Math.round((Date.now() - at) / 1000));
+  return s < 120 ? `${s}s ago` : s < 7200 ? `${Math.round(s / 60)}m ago` : `${Math.round(s / 3600)}h ago`;
+}
+
 function capOf(op: OpRecord): number {
+  if (op.kind !== "run") return 1024 * 1024;
   const payload = JSON.parse(Buffer.from(op.envelope.payload, "base64url").toString("utf8")) as OpPayload;
   return (payload.args as { outputCapBytes?: number }).outputCapBytes ?? 0;
 }
 
 function sha256(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+  return createHash("sha256").update(text).digest("hex");
 }

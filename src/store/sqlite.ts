@@ -1,5 +1,5 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { AuditEntry, NotReadyReason, OpState } from "../protocol/index.js";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite.js";
@@ -18,6 +18,7 @@ export class SqliteStore implements Store {
   constructor(path: string) {
     if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     this.db = new DatabaseSync(path);
+    if (path !== ":memory:") chmodSync(path, 0o600);
     this.db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
     this.migrate();
   }
@@ -99,7 +100,8 @@ export class SqliteStore implements Store {
       const row = this.get("SELECT * FROM tokens WHERE hash = ? AND kind = 'enroll'", hash);
       if (!row) return { ok: false, why: "unknown" } as const;
       const token = tokenFromRow(row);
-      if (token.usedAt !== null || token.revokedAt !== null) return { ok: false, why: "used" } as const;
+      if (token.revokedAt !== null) return { ok: false, why: "revoked" } as const;
+      if (token.usedAt !== null) return { ok: false, why: "used" } as const;
       if (token.expiresAt !== null && token.expiresAt <= now) return { ok: false, why: "expired" } as const;
       this.run("UPDATE tokens SET used_at = ? WHERE id = ?", now, token.id);
       return { ok: true, token: { ...token, usedAt: now } } as const;
@@ -253,6 +255,7 @@ function opColumns(p: OpPatch): Record<string, SQLInputValue> {
   if (p.stdoutTruncated !== undefined) c.stdout_truncated = p.stdoutTruncated ? 1 : 0;
   if (p.stderrTruncated !== undefined) c.stderr_truncated = p.stderrTruncated ? 1 : 0;
   if (p.error !== undefined) c.error = p.error ? JSON.stringify(p.error) : null;
+  if (p.data !== undefined) c.data = JSON.stringify(p.data);
   return c;
 }
 
@@ -315,6 +318,7 @@ function opFromRow(r: Row): OpRecord {
     stdoutTruncated: Number(r.stdout_truncated) === 1,
     stderrTruncated: Number(r.stderr_truncated) === 1,
     error: r.error ? JSON.parse(String(r.error)) : null,
+    ...(r.data ? { data: JSON.parse(String(r.data)) } : {}),
     envelope: JSON.parse(String(r.envelope)),
   };
 }

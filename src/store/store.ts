@@ -29,7 +29,7 @@ export interface OpRecord extends Op {
   envelope: { payload: string; signature: string };
 }
 
-export type EnrollConsumeResult = { ok: true; token: TokenRecord } | { ok: false; why: "unknown" | "expired" | "used" };
+export type EnrollConsumeResult = { ok: true; token: TokenRecord } | { ok: false; why: "unknown" | "expired" | "used" | "revoked" };
 
 export interface OpPatch {
   state?: OpState;
@@ -44,6 +44,7 @@ export interface OpPatch {
   stdoutTruncated?: boolean;
   stderrTruncated?: boolean;
   error?: OpError | null;
+  data?: unknown;
 }
 
 export interface OutputChunk {

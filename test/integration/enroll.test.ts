@@ -50,6 +50,25 @@ describe("agent enrollment", () => {
     expect(expired.stderr).toContain("ENROLL_TOKEN_EXPIRED");
   });
 
+  it("refuses a revoked token with its own code", async () => {
+    const created = await fleet.json<{ token: string; info: { id: string } }>(["token", "create", "--enroll"]);
+    expect((await fleet.cli(["token", "revoke", created.info.id])).code).toBe(0);
+    const revoked = await enroll("web6", created.token);
+    expect(revoked.code).toBe(3);
+    expect(revoked.stderr).toContain("was revoked (ENROLL_TOKEN_REVOKED)");
+  });
+
+  it("deleting a machine ends its agent's session and keeps it out", async () => {
+    await fleet.startAgent("gone");
+    const deleted = await fleet.json<{ deleted: string }>(["machines", "delete", "gone"]);
+    expect(deleted).toEqual({ deleted: "gone" });
+    const metrics = async () => String((await fleet.api("GET", "/metrics")).json);
+    const before = (await fleet.json<unknown[]>(["machines", "list"])).length;
+    await new Promise((r) => setTimeout(r, 500));
+    expect(await metrics()).toMatch(new RegExp(`lifeline_agents_connected ${before}\n`));
+    expect((await fleet.cli(["machines", "show", "gone"])).code).toBe(4);
+  });
+
   it("refuses a name that is taken without spending the token", async () => {
     const token = await fleet.enrollToken();
     const taken = await enroll("web1", token);

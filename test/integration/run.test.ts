@@ -74,7 +74,8 @@ describe("Run Command", () => {
     expect(r.stderr).toContain("web3: skipped, NotReady (disconnected)");
     expect(r.stdout).toMatch(/web3\s+skipped/);
     const one = await fleet.cli(["run", "web3", "--", "true"]);
-    expect(one.code).toBe(1);
+    expect(one.code).toBe(5);
+    expect(one.stderr).toMatch(/Cannot run a script on "web3": agent is NotReady \(disconnected \d+s ago\) \(AGENT_NOT_READY\)/);
     await fleet.startAgent("web3");
   });
 

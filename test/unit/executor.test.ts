@@ -15,6 +15,8 @@ describe("agent op verification and at-most-once execution", () => {
   const server = generateKeyPair("ed25519");
   const intruder = generateKeyPair("ed25519");
   const machineId = "machine-0001";
+  const sealPair = generateKeyPair("x25519");
+  const sealKey = { privateKey: privateKeyFromPem(sealPair.privateKeyPem), publicKey: sealPair.publicKey };
   let dir: ReturnType<typeof tempDir>;
   let sent: AgentMessage[];
   let executor: OpExecutor;
@@ -22,7 +24,7 @@ describe("agent op verification and at-most-once execution", () => {
   beforeEach(() => {
     dir = tempDir("executor");
     sent = [];
-    executor = new OpExecutor(new OpJournal(dir.path), publicKeyFromRaw("ed25519", server.publicKey), machineId, dir.path, pino({ level: "silent" }));
+    executor = new OpExecutor(new OpJournal(dir.path), publicKeyFromRaw("ed25519", server.publicKey), machineId, dir.path, pino({ level: "silent" }), sealKey);
     executor.setOutbox((m) => (sent.push(m), true));
   });
   afterEach(() => dir.remove());
@@ -87,12 +89,37 @@ describe("agent op verification and at-most-once execution", () => {
     const envelope = sign(p);
     executor.handleOp(envelope);
     const first = await finished(p.id);
-    const restarted = new OpExecutor(new OpJournal(dir.path), publicKeyFromRaw("ed25519", server.publicKey), machineId, dir.path, pino({ level: "silent" }));
+    const restarted = new OpExecutor(new OpJournal(dir.path), publicKeyFromRaw("ed25519", server.publicKey), machineId, dir.path, pino({ level: "silent" }), sealKey);
     const replies: AgentMessage[] = [];
     restarted.setOutbox((m) => (replies.push(m), true));
     restarted.handleOp(envelope);
     expect(replies).toEqual([first]);
     expect(ran()).toBe("ran\n");
+  });
+
+  it("answers an op that already ran from its journal even when redelivered after its expiry", async () => {
+    const p = payload({ expiresAt: Date.now() + 400 });
+    const envelope = sign(p);
+    executor.handleOp(envelope);
+    const first = await finished(p.id);
+    await new Promise((r) => setTimeout(r, 500));
+    sent.length = 0;
+    executor.handleOp(envelope);
+    expect(sent.at(-1)).toEqual(first);
+    expect(rejection(p.id)).toBeUndefined();
+  });
+
+  it("replays the output of a finished op on redelivery (it may have been lost while disconnected)", async () => {
+    const p = payload({ args: { interpreter: "sh", script: "echo hello", timeoutMs: 5000, outputCapBytes: 100 } });
+    const envelope = sign(p);
+    executor.setOutbox(() => false); // the session is down while the op runs
+    executor.handleOp(envelope);
+    await new Promise((r) => setTimeout(r, 300));
+    executor.setOutbox((m) => (sent.push(m), true));
+    executor.handleOp(envelope);
+    const output = sent.filter((m) => m.type === "op.output") as Extract<AgentMessage, { type: "op.output" }>[];
+    expect(Buffer.concat(output.map((m) => Buffer.from(m.data, "base64url"))).toString()).toBe("hello\n");
+    expect(sent.at(-1)).toMatchObject({ type: "op.finished", opId: p.id });
   });
 
   it("ignores a forged copy of an op it already knows (no rejection that would end the real op)", async () => {

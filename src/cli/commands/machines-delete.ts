@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { contextOf } from "../context.js";
+import { printJson } from "../output.js";
 
 export function registerMachinesDelete(machines: Command): void {
   machines
@@ -7,8 +8,9 @@ export function registerMachinesDelete(machines: Command): void {
     .description("forget a machine; its agent can no longer connect until enrolled again")
     .argument("<name>", "machine name")
     .action(async (name: string, _opts: unknown, command: Command) => {
-      const { client } = contextOf(command);
+      const { client, format } = contextOf(command);
       await client.deleteMachine(name);
-      process.stdout.write(`deleted ${name}\n`);
+      if (format === "json") printJson({ deleted: name });
+      else process.stdout.write(`deleted ${name}\n`);
     });
 }

@@ -3,7 +3,8 @@ import { EnrollRequest, EnrollResponse, LifelineError, MIN_AGENT_PROTOCOL_VERSIO
 import type { ServerDeps } from "../deps.js";
 import { defineRoute } from "../route-table.js";
 
-const WHY: Record<"unknown" | "expired" | "used", { code: "ENROLL_TOKEN_UNKNOWN" | "ENROLL_TOKEN_EXPIRED" | "ENROLL_TOKEN_USED"; text: string }> = {
+const WHY: Record<"unknown" | "expired" | "used" | "revoked", { code: "ENROLL_TOKEN_UNKNOWN" | "ENROLL_TOKEN_EXPIRED" | "ENROLL_TOKEN_USED" | "ENROLL_TOKEN_REVOKED"; text: string }> = {
+  revoked: { code: "ENROLL_TOKEN_REVOKED", text: "was revoked" },
   unknown: { code: "ENROLL_TOKEN_UNKNOWN", text: "is not known to this server" },
   expired: { code: "ENROLL_TOKEN_EXPIRED", text: "has expired" },
   used: { code: "ENROLL_TOKEN_USED", text: "was already used (enrollment tokens are one-time)" },

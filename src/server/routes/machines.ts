@@ -42,6 +42,7 @@ export function machineRoutes(deps: ServerDeps) {
       response: Machine,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
+        if (!Object.keys(body.set).length && !body.remove.length) return machine;
         const labels = { ...machine.labels, ...body.set };
         for (const key of body.remove) delete labels[key];
         if (Object.keys(labels).length > 32) throw new LifelineError("VALIDATION_FAILED", "A machine has at most 32 labels");
@@ -60,6 +61,7 @@ export function machineRoutes(deps: ServerDeps) {
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
         await store.deleteMachine(machine.id);
+        deps.gateway.disconnect(machine.id);
         await audit.record(principal, "machine.delete", machine.name, "ok", `machine=${machine.id}`);
         return { deleted: machine.name };
       },

@@ -74,4 +74,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
     detail TEXT
   );
   `,
+  // 2: structured op results (accounts).
+  `ALTER TABLE ops ADD COLUMN data TEXT;`,
 ];

@@ -1,0 +1,24 @@
+import { bindingBytes, newId, seal } from "../crypto/index.js";
+import type { ApiClient } from "../client/api-client.js";
+import type { ResetPasswordRequest, VerifyRequest } from "../protocol/index.js";
+
+const SEAL_VALIDITY_MS = 5 * 60_000;
+
+/**
+ * The CLI seals a new password to the agent's key, bound to an op id it chooses, so the
+ * server only ever relays ciphertext it cannot open.
+ */
+export async function sealedReset(client: ApiClient, machine: string, user: string, password: string): Promise<Pick<ResetPasswordRequest, "opId" | "expiresAt" | "sealed">> {
+  const m = await client.getMachine(machine);
+  const opId = newId(16);
+  const expiresAt = Date.now() + SEAL_VALIDITY_MS;
+  const binding = { purpose: "reset-password", machineId: m.id, opId, user, expiresAt };
+  return { opId, expiresAt, sealed: seal(Buffer.from(password, "utf8"), m.sealPublicKey, bindingBytes(binding)) };
+}
+
+/** A password sealed to the server's key, for it to try one login with and forget. */
+export async function sealedVerify(client: ApiClient, machine: string, user: string, password: string): Promise<VerifyRequest> {
+  const [m, info] = await Promise.all([client.getMachine(machine), client.serverInfo()]);
+  const binding = { purpose: "verify-login" as const, machineId: m.id, user, expiresAt: Date.now() + SEAL_VALIDITY_MS, nonce: newId(16) };
+  return { binding, sealed: seal(Buffer.from(password, "utf8"), info.sealPublicKey, bindingBytes(binding)) };
+}

@@ -1,0 +1,55 @@
+/**
+ * Removing a lab: everything it made, found from the kernel's own tables (netns list,
+ * mountinfo, losetup, /proc) as well as from the state file, so it also cleans up after a
+ * crash or a lost state file.
+ */
+import { rm, rmdir } from "node:fs/promises";
+import { join } from "node:path";
+import { removeHostDisks, unmountStore } from "./disk-store.js";
+import { haltHost, killNetnsProcesses } from "./host.js";
+import { detachLoopsBackedBy, isMountPoint, mountsUnder, unmountUnder } from "./mounts.js";
+import type { netnsNames } from "./names.js";
+import { deleteNetns, deleteRootVeth, listNetns } from "./network.js";
+import { isUnder, type LabLayout } from "./paths.js";
+import { processesWithOpen, settleAll, signal } from "./procs.js";
+import { readState, removeState } from "./state.js";
+
+/**
+ * Processes, mounts, loop devices, namespaces, veths and host disks, in the order that lets
+ * each go (nothing can be unmounted while a process uses it). store.img stays unless purge:
+ * it caches the base image for the next `up`.
+ */
+export async function teardownLab(
+  layout: LabLayout,
+  names: ReturnType<typeof netnsNames>,
+  opts: { purge?: boolean },
+): Promise<void> {
+  const state = await readState(layout.stateFile).catch(() => undefined);
+  const hostNetns = new Set(Object.values(state?.hosts ?? {}).map((h) => h.netns));
+  for (const ns of await listNetns()) {
+    if (ns.startsWith(names.prefix) && ns !== names.bridgeNetns) hostNetns.add(ns);
+  }
+  // Known hosts get the graceful stop; whatever else is in a lab namespace is killed.
+  await settleAll(Object.values(state?.hosts ?? {}).map((h) => haltHost(h)));
+  for (const ns of hostNetns) await killNetnsProcesses(ns);
+  const storeFile = (path: string) => isUnder(path, layout.store) || path.startsWith(layout.storeImage);
+  for (const pid of await processesWithOpen(storeFile)) signal(pid, "SIGKILL");
+  await unmountUnder(join(layout.dir, "hosts"));
+  await detachLoopsBackedBy(layout.store);
+  await removeHostDisks(layout);
+  await unmountStore(layout);
+  await detachLoopsBackedBy(layout.dir);
+  for (const ns of hostNetns) await deleteNetns(ns);
+  await deleteNetns(names.bridgeNetns);
+  await deleteRootVeth(names);
+  // Never recursive-delete through a mount that is still there: it would empty a disk.
+  if ((await mountsUnder(join(layout.dir, "hosts"))).length === 0) {
+    await rm(join(layout.dir, "hosts"), { recursive: true, force: true });
+  }
+  await removeState(layout.stateFile);
+  if (opts.purge) {
+    await rm(layout.storeImage, { force: true });
+    if (!(await isMountPoint(layout.store))) await rm(layout.store, { recursive: true, force: true });
+    await rmdir(layout.dir).catch(() => undefined); // only if nothing else is in it
+  }
+}

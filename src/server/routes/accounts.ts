@@ -1,0 +1,163 @@
+import { bindingBytes, open } from "../../crypto/index.js";
+import {
+  AccountActionRequest,
+  AccountParams,
+  AccountResult,
+  AccountsListResult,
+  LIFELINE_VERSION,
+  LifelineError,
+  MachineNameParams,
+  PROTOCOL_VERSION,
+  ResetPasswordRequest,
+  ServerInfo,
+  VerifyRequest,
+  VerifyResult,
+  isErrorCode,
+  type OpSpec,
+} from "../../protocol/index.js";
+import type { MachineRecord, OpRecord } from "../../store/index.js";
+import type { Principal } from "../auth.js";
+import type { ServerDeps } from "../deps.js";
+import { defineRoute } from "../route-table.js";
+import { verifySshLogin } from "../verify-login.js";
+import { requireMachine } from "./machines.js";
+
+/** The op's data, or its error as the API error (codes from the agent are in the registry). */
+function dataOf(op: OpRecord): unknown {
+  if (op.state === "succeeded") return op.data;
+  const code = op.error && isErrorCode(op.error.code) ? op.error.code : "ACCOUNT_CHANGE_FAILED";
+  throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
+}
+
+/** The address a login is verified against: the machine's first routable IPv4 address. */
+export function loginAddress(machine: MachineRecord): string | undefined {
+  return machine.facts?.addresses.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && !a.startsWith("127.") && !a.startsWith("169.254."));
+}
+
+export function accountRoutes(deps: ServerDeps) {
+  const { ops, audit, seal, key } = deps;
+  const act = async (principal: Principal, machine: MachineRecord, user: string, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}) => {
+    try {
+      const op = await ops.runAndWait(principal, machine, spec, opts);
+      const data = AccountResult.parse(dataOf(op));
+      await audit.record(principal, spec.kind, `${machine.name}/${user}`, "ok", `op=${op.id} state=${data.account.state}`);
+      return data;
+    } catch (err) {
+      await audit.record(principal, spec.kind, `${machine.name}/${user}`, "failed", err instanceof LifelineError ? err.code : "INTERNAL");
+      throw err;
+    }
+  };
+  return [
+    defineRoute({
+      method: "GET",
+      url: "/v1/server-info",
+      summary: "Server version and public keys (the sealing key is for passwords sent to verify a login)",
+      role: "reader",
+      action: "read server info",
+      response: ServerInfo,
+      handler: async () => ({ version: LIFELINE_VERSION, protocolVersion: PROTOCOL_VERSION, signPublicKey: key.publicKey, sealPublicKey: seal.publicKey }),
+    }),
+    defineRoute({
+      method: "GET",
+      url: "/v1/machines/:name/accounts",
+      summary: "List a machine's local accounts with their diagnosis",
+      role: "reader",
+      action: "list accounts",
+      params: MachineNameParams,
+      response: AccountsListResult,
+      handler: async ({ params, principal }) => {
+        const machine = await requireMachine(deps, params.name);
+        return AccountsListResult.parse(dataOf(await ops.runAndWait(principal, machine, { kind: "accounts.list", args: {} })));
+      },
+    }),
+    defineRoute({
+      method: "GET",
+      url: "/v1/machines/:name/accounts/:user",
+      summary: "Show and diagnose one account",
+      role: "reader",
+      action: "show accounts",
+      params: AccountParams,
+      response: AccountResult,
+      handler: async ({ params, principal }) => {
+        const machine = await requireMachine(deps, params.name);
+        return AccountResult.parse(dataOf(await ops.runAndWait(principal, machine, { kind: "accounts.inspect", args: { user: params.user } })));
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      url: "/v1/machines/:name/accounts/:user/expire",
+      summary: "Set the must-change-password flag",
+      role: "operator",
+      action: "expire accounts",
+      params: AccountParams,
+      body: AccountActionRequest,
+      response: AccountResult,
+      handler: async ({ params, body, principal }) =>
+        act(principal, await requireMachine(deps, params.name), params.user, { kind: "accounts.expire", args: { user: params.user, allowSystem: body.allowSystem } }),
+    }),
+    defineRoute({
+      method: "POST",
+      url: "/v1/machines/:name/accounts/:user/clear-flag",
+      summary: "Clear the must-change / expired state, keeping the password",
+      role: "operator",
+      action: "clear account flags",
+      params: AccountParams,
+      body: AccountActionRequest,
+      response: AccountResult,
+      handler: async ({ params, body, principal }) =>
+        act(principal, await requireMachine(deps, params.name), params.user, { kind: "accounts.clear-flag", args: { user: params.user, allowSystem: body.allowSystem } }),
+    }),
+    defineRoute({
+      method: "POST",
+      url: "/v1/machines/:name/accounts/:user/reset-password",
+      summary: "Set a new password, sealed by the client to the agent's key (the server only relays ciphertext)",
+      role: "operator",
+      action: "reset passwords",
+      params: AccountParams,
+      body: ResetPasswordRequest,
+      response: AccountResult,
+      handler: async ({ params, body, principal }) => {
+        const machine = await requireMachine(deps, params.name);
+        const binding = { purpose: "reset-password" as const, machineId: machine.id, opId: body.opId, user: params.user, expiresAt: body.expiresAt };
+        if (body.expiresAt <= Date.now() || body.expiresAt > Date.now() + 10 * 60_000) {
+          throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password's expiry must be within the next 10 minutes");
+        }
+        const spec: OpSpec = {
+          kind: "accounts.reset-password",
+          args: { user: params.user, allowSystem: body.allowSystem, mustChange: body.mustChange, sealed: body.sealed, binding },
+        };
+        return act(principal, machine, params.user, spec, { opId: body.opId, expiresAt: body.expiresAt });
+      },
+    }),
+    defineRoute({
+      method: "POST",
+      url: "/v1/machines/:name/accounts/:user/verify",
+      summary: "Try a real SSH password login from the server; says ok, must-change, bad-password, denied or unreachable",
+      role: "operator",
+      action: "verify logins",
+      params: AccountParams,
+      body: VerifyRequest,
+      response: VerifyResult,
+      handler: async ({ params, body, principal }) => {
+        const machine = await requireMachine(deps, params.name);
+        const b = body.binding;
+        if (b.machineId !== machine.id || b.user !== params.user || b.expiresAt <= Date.now()) {
+          throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine, user, or has expired");
+        }
+        const password = open(body.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
+        if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
+        const host = loginAddress(machine);
+        let result;
+        try {
+          result = host
+            ? await verifySshLogin({ host, user: params.user, password: password.toString("utf8") })
+            : { outcome: "unreachable" as const, detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
+        } finally {
+          password.fill(0);
+        }
+        await audit.record(principal, "accounts.verify", `${machine.name}/${params.user}`, result.outcome, result.address);
+        return result;
+      },
+    }),
+  ];
+}
