@@ -36,5 +36,6 @@ export default tseslint.config(
   layer(["src/cli/**"], ["**/server/**", "**/agent/**", "**/store/**"]),
   // The typed API client is shared with the web console: it may import only protocol/.
   layer(["src/client/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/crypto/**", "**/lab/**", "**/repair/**"]),
+  layer(["src/lab/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
   layer(["src/repair/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
 );

@@ -24,7 +24,7 @@ export function printAccount(a: Account): void {
 }
 
 export function verifyLine(v: VerifyResult): string {
-  return `login as this user ${v.address ? `at ${v.address} ` : ""}: ${v.outcome} (${v.detail})`;
+  return `login${v.address ? ` at ${v.address}` : ""}: ${v.outcome} (${v.detail.replace(/\s+/g, " ").trim()})`;
 }
 
 /** Exit status for a verification: 0 only when a real login worked. */

@@ -36,11 +36,13 @@ export const ERROR_CODES = {
   OP_SIGNATURE_INVALID: { http: 400, exit: 5 },
   OP_EXPIRED: { http: 400, exit: 5 },
   OP_WRONG_MACHINE: { http: 400, exit: 5 },
+  OP_REPLAYED: { http: 409, exit: 5 },
   AGENT_RESTARTED: { http: 500, exit: 5 },
   AGENT_LOST: { http: 504, exit: 5 },
   AGENT_STATE_INVALID: { http: 500, exit: 5 },
   SERVER_UNREACHABLE: { http: 503, exit: 6 },
   CONFIG_INVALID: { http: 500, exit: 2 },
+  LAB_FAILED: { http: 500, exit: 7 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 

@@ -127,7 +127,8 @@ export function diagnose(passwd: PasswdEntry, shadow: ShadowEntry | undefined, n
     home: passwd.home,
     shell: passwd.shell,
     kind: "local",
-    system: passwd.uid < FIRST_REGULAR_UID || passwd.name === "root",
+    // nobody (65534) and uids past it are system accounts too, as in login.defs' SYS_UID range.
+    system: passwd.uid < FIRST_REGULAR_UID || passwd.uid >= 65534 || passwd.name === "root",
     state: unique[0] ?? "ok",
     problems: unique,
     lastChangeDay: shadow?.lastChange ?? null,

@@ -14,7 +14,7 @@ export const ServerConfig = z.object({
   heartbeatIntervalMs: z.coerce.number().int().min(50).max(600_000).default(10_000),
   sweepIntervalMs: z.coerce.number().int().min(50).max(600_000).default(2_000),
   /** Write a CLI config for this user on first start when none exists. */
-  writeCliConfig: z.boolean().default(true),
+  writeCliConfig: z.preprocess((v) => (v === "0" || v === "false" ? false : v === "1" || v === "true" ? true : v), z.boolean()).default(true),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
@@ -32,6 +32,7 @@ const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
   LIFELINE_LOG_LEVEL: "logLevel",
   LIFELINE_HEARTBEAT_MS: "heartbeatIntervalMs",
   LIFELINE_SWEEP_MS: "sweepIntervalMs",
+  LIFELINE_WRITE_CLI_CONFIG: "writeCliConfig",
 };
 
 export function resolveServerConfig(flags: Partial<ServerConfigInput>, env: NodeJS.ProcessEnv = process.env): ServerConfig {

@@ -149,7 +149,7 @@ export class OpsService {
    */
   async runAndWait(principal: Principal, machine: MachineRecord, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}): Promise<OpRecord> {
     if (!this.link?.isConnected(machine.id)) throw notReady(machine, spec.kind);
-    if (opts.opId && (await this.store.getOp(opts.opId))) throw new LifelineError("VALIDATION_FAILED", `Op id "${opts.opId}" is already used`);
+    if (opts.opId && (await this.store.getOp(opts.opId))) throw new LifelineError("OP_REPLAYED", `Op id "${opts.opId}" was already used: a sealed secret works for one op only`);
     const now = Date.now();
     const op = this.newOp(principal, newId(), machine, spec, now, DATA_OP_DELIVERY_MS, opts.opId, opts.expiresAt);
     const ended = new Promise<void>((resolve) => {

@@ -10,6 +10,8 @@ export class TestFleet {
   server!: LongRunning;
   url = "";
   adminToken = "";
+  /** Where the server listens: loopback, or a lab gateway address for agents inside lab hosts. */
+  host = "127.0.0.1";
   private readonly agents = new Map<string, LongRunning>();
 
   get env(): NodeJS.ProcessEnv {
@@ -23,14 +25,16 @@ export class TestFleet {
     };
   }
 
-  async start(opts: { heartbeatMs?: number; sweepMs?: number } = {}): Promise<this> {
+  async start(opts: { heartbeatMs?: number; sweepMs?: number; host?: string } = {}): Promise<this> {
     await this.startServer(opts);
     return this;
   }
 
-  async startServer(opts: { heartbeatMs?: number; sweepMs?: number; port?: number } = {}): Promise<void> {
+  async startServer(opts: { heartbeatMs?: number; sweepMs?: number; port?: number; host?: string } = {}): Promise<void> {
+    if (opts.host) this.host = opts.host;
     const env = {
       ...this.env,
+      LIFELINE_HOST: this.host,
       LIFELINE_LOG_LEVEL: "warn",
       ...(opts.heartbeatMs ? { LIFELINE_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}),
       LIFELINE_SWEEP_MS: String(opts.sweepMs ?? 200),

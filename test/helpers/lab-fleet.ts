@@ -1,0 +1,45 @@
+import { resolve } from "node:path";
+import { TestFleet } from "./fleet.js";
+import { startLab, type TestLab } from "./lab.js";
+import { LIFELINE_BIN } from "./processes.js";
+
+/**
+ * A real server on a test lab's gateway address and lab hosts whose agents (the real agent,
+ * bind-mounted from this checkout) enroll to it: machines with their own sshd, PAM and
+ * /etc/shadow that the tests may change freely.
+ */
+export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: TestFleet; lab: TestLab; stop(): Promise<void> }> {
+  const lab = await startLab({ hosts: 0 });
+  const fleet = new TestFleet();
+  try {
+    await fleet.start({ host: lab.gatewayAddress });
+    const names = Array.from({ length: opts.hosts }, (_, i) => `lab-${i + 1}`);
+    const tokens = new Map<string, string>();
+    for (const name of names) tokens.set(name, await fleet.enrollToken());
+    const repo = resolve(import.meta.dirname, "../..");
+    const nodePrefix = resolve(process.execPath, "../..");
+    const binds = [{ source: repo }, ...(nodePrefix.startsWith(repo + "/") ? [] : [{ source: nodePrefix }])];
+    const status = await lab.lab.up({
+      hosts: names,
+      process: (h) => ({
+        argv: [process.execPath, LIFELINE_BIN, "agent", "--server", fleet.url, "--name", h.name, "--state-dir", "/var/lib/lifeline-agent", "--log-level", "warn"],
+        env: { LIFELINE_ENROLL_TOKEN: tokens.get(h.name)! },
+        binds,
+      }),
+    });
+    lab.hosts.push(...status.hosts.map(({ name, address, diskPath }) => ({ name, address, diskPath })));
+    for (const name of names) await fleet.waitStatus(name, "Ready", undefined, 30_000);
+  } catch (err) {
+    await fleet.stop();
+    await lab.down();
+    throw err;
+  }
+  return {
+    fleet,
+    lab,
+    async stop() {
+      await fleet.stop();
+      await lab.down();
+    },
+  };
+}
