@@ -1,7 +1,9 @@
 // Runs the benchmarks and prints their figures. Pick some with arguments: run-all.js roundtrip idle
+import { benchAccounts } from "./accounts.bench.js";
 import { benchAgentIdle } from "./agent-idle.bench.js";
 import { benchFanout } from "./fanout.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
+import { benchSnapshot } from "./snapshot.bench.js";
 import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
 
 const BENCHES: Record<string, () => Promise<string[]>> = {
@@ -9,6 +11,8 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   fanout: benchFanout,
   idle: benchAgentIdle,
   lab: benchLabUp,
+  accounts: benchAccounts,
+  snapshot: benchSnapshot,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

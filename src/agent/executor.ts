@@ -5,6 +5,7 @@ import { OpSpec, type AgentMessage, type OpError, type OpResult, type SignedEnve
 import type { OpJournal } from "./journal.js";
 import { processStartTime, signalGroup } from "./process-group.js";
 import { OP_HANDLERS } from "./ops/index.js";
+import { resultWithoutOutput } from "./results.js";
 import { expiryProblem, verifyCancel, verifyOp } from "./verify.js";
 
 /** What an op handler gets: where to send output, how to learn of a cancel. */
@@ -93,18 +94,9 @@ export class OpExecutor {
       if (entry.pid !== null && entry.pidStart !== null && processStartTime(entry.pid) === entry.pidStart) {
         signalGroup(entry.pid, "SIGKILL");
       }
-      const result: OpResult = {
-        state: "failed",
-        exitCode: null,
-        signal: null,
-        startedAt: entry.receivedAt,
-        finishedAt: Date.now(),
-        stdoutBytes: 0,
-        stderrBytes: 0,
-        stdoutTruncated: false,
-        stderrTruncated: false,
+      const result = resultWithoutOutput(entry.receivedAt, {
         error: { code: "AGENT_RESTARTED", message: "The agent restarted while the op was running; it was stopped and not run again" },
-      };
+      });
       this.journal.put({ ...entry, state: "finished", result });
       this.log.warn({ opId: entry.id }, "op interrupted by an agent restart; recorded as failed");
     }
@@ -157,18 +149,7 @@ export class OpExecutor {
     };
     this.log.info({ opId: op.id, kind: op.kind }, "op started");
     (OP_HANDLERS[spec.data.kind] as (args: unknown, ctx: OpContext) => Promise<OpResult>)(spec.data.args, ctx)
-      .catch((err: Error): OpResult => ({
-        state: "failed",
-        exitCode: null,
-        signal: null,
-        startedAt: entry.receivedAt,
-        finishedAt: Date.now(),
-        stdoutBytes: 0,
-        stderrBytes: 0,
-        stdoutTruncated: false,
-        stderrTruncated: false,
-        error: { code: "INTERNAL", message: err.message },
-      }))
+      .catch((err: Error) => resultWithoutOutput(entry.receivedAt, { error: { code: "INTERNAL", message: err.message } }))
       .then((result) => {
         this.journal.put({ ...entry, state: "finished", result }, false);
         this.inFlight.delete(op.id);

@@ -6,6 +6,10 @@ import { registerAccountsShow } from "./commands/accounts-show.js";
 import { registerAccountsVerify } from "./commands/accounts-verify.js";
 import { registerAuditList } from "./commands/audit-list.js";
 import { registerResetPassword } from "./commands/reset-password.js";
+import { registerFixLogon } from "./commands/fix-logon.js";
+import { registerJobs } from "./commands/jobs.js";
+import { registerMachinesSetDriver } from "./commands/machines-set-driver.js";
+import { registerSnapshot } from "./commands/snapshot.js";
 import { registerMachinesDelete } from "./commands/machines-delete.js";
 import { registerMachinesLabel } from "./commands/machines-label.js";
 import { registerMachinesList } from "./commands/machines-list.js";
@@ -54,6 +58,10 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerAccountsFlag(accounts);
   registerAccountsVerify(accounts);
   registerResetPassword(program);
+  registerMachinesSetDriver(machines);
+  registerSnapshot(program);
+  registerFixLogon(program);
+  registerJobs(program);
   for (const plugin of plugins) plugin(program, scriptWords);
   // Every subcommand reports errors the same way as the root.
   const inherit = (cmd: Command) => {

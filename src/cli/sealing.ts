@@ -17,8 +17,8 @@ export async function sealedReset(client: ApiClient, machine: string, user: stri
 }
 
 /** A password sealed to the server's key, for it to try one login with and forget. */
-export async function sealedVerify(client: ApiClient, machine: string, user: string, password: string): Promise<VerifyRequest> {
+export async function sealedVerify(client: ApiClient, machine: string, user: string, password: string, validityMs = SEAL_VALIDITY_MS): Promise<VerifyRequest> {
   const [m, info] = await Promise.all([client.getMachine(machine), client.serverInfo()]);
-  const binding = { purpose: "verify-login" as const, machineId: m.id, user, expiresAt: Date.now() + SEAL_VALIDITY_MS, nonce: newId(16) };
+  const binding = { purpose: "verify-login" as const, machineId: m.id, user, expiresAt: Date.now() + validityMs, nonce: newId(16) };
   return { binding, sealed: seal(Buffer.from(password, "utf8"), info.sealPublicKey, bindingBytes(binding)) };
 }

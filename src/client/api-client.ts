@@ -16,7 +16,13 @@ import {
   AccountResult,
   AccountsListResult,
   ServerInfo,
+  Snapshot,
+  SnapshotList,
   VerifyResult,
+  Job,
+  JobList,
+  type DriverHandle,
+  type FixLogonRequest,
   type ResetPasswordRequest,
   type VerifyRequest,
   type CreateRunRequest,
@@ -118,6 +124,37 @@ export class ApiClient {
   }
   verifyLogin(machine: string, user: string, request: VerifyRequest) {
     return this.json(VerifyResult, "POST", this.accountPath(machine, user, "verify"), request);
+  }
+  setDriver(machine: string, handle: DriverHandle | null) {
+    return this.json(Machine, "PATCH", `/v1/machines/${encodeURIComponent(machine)}/driver`, { handle });
+  }
+  listSnapshots(machine: string) {
+    return this.json(SnapshotList, "GET", `/v1/machines/${encodeURIComponent(machine)}/snapshots`);
+  }
+  createSnapshot(machine: string, snapshot: string) {
+    return this.json(Snapshot, "POST", `/v1/machines/${encodeURIComponent(machine)}/snapshots`, { snapshot });
+  }
+  revertSnapshot(machine: string, snapshot: string) {
+    return this.json(Snapshot, "POST", `/v1/machines/${encodeURIComponent(machine)}/snapshots/${encodeURIComponent(snapshot)}/revert`);
+  }
+  async deleteSnapshot(machine: string, snapshot: string): Promise<void> {
+    await this.call("DELETE", `/v1/machines/${encodeURIComponent(machine)}/snapshots/${encodeURIComponent(snapshot)}`);
+  }
+  fixLogon(machine: string, request: FixLogonRequest) {
+    return this.json(Job, "POST", `/v1/machines/${encodeURIComponent(machine)}/fix-logon`, request);
+  }
+  listJobs(query: { machine?: string; limit?: number }) {
+    const params = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined).map(([k, v]) => [k, String(v)]));
+    return this.json(JobList, "GET", `/v1/jobs?${params}`);
+  }
+  getJob(id: string) {
+    return this.json(Job, "GET", `/v1/jobs/${encodeURIComponent(id)}`);
+  }
+  resumeJob(id: string) {
+    return this.json(Job, "POST", `/v1/jobs/${encodeURIComponent(id)}/resume`);
+  }
+  rollbackJob(id: string) {
+    return this.json(Job, "POST", `/v1/jobs/${encodeURIComponent(id)}/rollback`);
   }
   listAudit(limit: number) {
     return this.json(AuditList, "GET", `/v1/audit?limit=${limit}`);

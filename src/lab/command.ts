@@ -99,6 +99,8 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       });
       const up = await labAction(() => theLab.up({ hosts: count, process: agentProcess }));
       await waitForAgents(client, up.hosts.map((h) => h.name));
+      // Lab hosts are the lab driver's machines: snapshots and offline repair work at once.
+      for (const h of up.hosts) await client.setDriver(h.name, { driver: "lab", version: 1, ref: { lab: theLab.name, host: h.name, labDir: theLab.labDir } });
       for (const h of up.hosts) process.stdout.write(`${h.name}  ${h.address}  ${h.running ? "running" : "stopped"}\n`);
       process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, server.url, server.adminToken)}\n`);
     });

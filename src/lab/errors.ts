@@ -14,6 +14,11 @@ export type LabErrorCode =
   | "LAB_SUBNET_IN_USE" // the machine already routes the lab's subnet elsewhere
   | "LAB_BUSY" // another process holds the lab's lock
   | "LAB_IMAGE_BUILD_FAILED"
+  | "LAB_HOST_RUNNING" // refused while the host runs (revert without stopIfRunning, disk attach)
+  | "LAB_DISK_ATTACHED" // the host's disk is attached for offline repair: detach it first
+  | "LAB_SNAPSHOT_NOT_FOUND"
+  | "LAB_SNAPSHOT_EXISTS"
+  | "LAB_SNAPSHOT_CHECKSUM_MISMATCH" // a reverted disk does not hash to its snapshot's checksum
   | "LAB_COMMAND_FAILED"; // a system command failed; details in the message
 
 export class LabError extends Error {

@@ -7,7 +7,7 @@ import { spawn } from "node:child_process";
 import { mkdir, open, readFile, stat } from "node:fs/promises";
 import { dirname } from "node:path";
 import { LabError } from "./errors.js";
-import { systemEnv } from "./exec.js";
+import { run, systemEnv } from "./exec.js";
 import { BOOT_SCRIPT, INIT_PATH, INIT_SCRIPT } from "./boot-scripts.js";
 import { attachLoop, detachLoopsBackedBy, isMountPoint, mountDevice, unmountUnder } from "./mounts.js";
 import { netnsPids } from "./network.js";
@@ -151,6 +151,9 @@ export async function bootHost(
 
 /** Stops every process of the host (graceful first), then releases its disk. */
 export async function haltHost(host: HostState): Promise<void> {
+  // A process that died between fsfreeze -f and -u (a snapshot) leaves the root frozen, and
+  // its writers unkillable in uninterruptible sleep: thaw first (harmless when not frozen).
+  if (await isMountPoint(host.root)) await run("fsfreeze", ["--unfreeze", host.root], { allowFailure: true });
   // Ask PID 1 to stop its services; the kernel kills the rest of the pid namespace when it exits.
   if (await isAlive(host.init)) signal(host.init!.pid, "SIGTERM");
   await waitFor(async () => (await netnsPids(host.netns)).length === 0, STOP_GRACE_MS);

@@ -12,6 +12,11 @@
  *   await lab.execCommand("lab-1", argv)         // { file, args, env } to spawn with your own stdio
  *   await lab.stop("lab-1"); await lab.start("lab-1")   // disk kept across stop/start
  *   lab.diskPath("lab-1")                       // <labDir>/store/hosts/lab-1/disk.img (reflink store)
+ *   await lab.snapshot("lab-1", "before")        // O(1) reflink of the disk, fs frozen meanwhile
+ *   await lab.snapshots("lab-1"); await lab.snapshotChecksum("lab-1", "before")
+ *   await lab.revertSnapshot("lab-1", "before", { stopIfRunning: true }); await lab.deleteSnapshot(...)
+ *   await lab.attachDisk("lab-1")                // stopped host's disk mounted rw: <labDir>/rescue/lab-1
+ *   await lab.detachDisk("lab-1")
  *   await lab.down()                            // removes every process, mount, loop, netns, veth
  *
  * `new Lab({ name })` manages a lab brought up elsewhere (e.g. by another CLI call): the
@@ -36,6 +41,8 @@ export {
 } from "./image.js";
 export type { BuildImageOptions, ImageRecipe, LabImage, SeedUser } from "./image.js";
 export type { HostProcessSpec, BindMount } from "./state.js";
+export type { LabSnapshot, Consistency } from "./snapshots.js";
+export { assertHostName, assertLabName } from "./names.js";
 export type { RunResult } from "./exec.js";
 export { LabError, isLabError } from "./errors.js";
 export type { LabErrorCode } from "./errors.js";

@@ -25,6 +25,18 @@ import { assertSubnetFree, ensureBridge, ensureHostNetwork, listNetns } from "./
 import { defaultCacheDir, labLayout, type LabLayout } from "./paths.js";
 import { assertKernelFeatures, assertRoot, assertTools, HOST_TOOLS } from "./preflight.js";
 import { isAlive, settleAll } from "./procs.js";
+import {
+  attachHostDisk,
+  deleteHostSnapshot,
+  detachHostDisk,
+  diskAttached,
+  hostSnapshotChecksum,
+  listHostSnapshots,
+  revertHost,
+  snapshotHost,
+  type HostDiskContext,
+} from "./host-disks.js";
+import type { LabSnapshot } from "./snapshots.js";
 import { readState, writeState, HostProcessSchema, STATE_VERSION } from "./state.js";
 import { teardownLab } from "./teardown.js";
 import type { HostProcessSpec, HostState, LabState } from "./state.js";
@@ -73,6 +85,8 @@ export interface HostStatus {
   diskPath: string;
   netns: string;
   process?: HostProcessSpec;
+  /** Where the disk is mounted while attached for offline repair (see attachDisk). */
+  attached?: string;
 }
 
 export interface LabStatus {
@@ -172,13 +186,58 @@ export class Lab {
     assertRoot(`stop host "${name}"`);
     await withLock(this.layout.lockFile, async () => {
       const state = await this.requireHost(name);
-      const host = state.hosts[name]!;
-      await haltHost(host);
-      delete host.init;
-      delete host.launcher;
-      delete host.loop;
-      await this.save(state);
+      await this.halt(state, state.hosts[name]!);
     });
+  }
+
+  /**
+   * Snapshot of the host's disk: O(1) (a reflink in the store) and crash-consistent (the
+   * running host's root is frozen meanwhile). The checksum is hashed in the background.
+   */
+  snapshot(host: string, name: string): Promise<LabSnapshot> {
+    return snapshotHost(this.disks, host, name);
+  }
+
+  /** The host's finished snapshots, oldest first. */
+  snapshots(host: string): Promise<LabSnapshot[]> {
+    return listHostSnapshots(this.disks, host);
+  }
+
+  /** The snapshot's checksum, waiting for (or doing) the background hash. */
+  snapshotChecksum(host: string, name: string): Promise<string> {
+    return hostSnapshotChecksum(this.disks, host, name);
+  }
+
+  /** Makes the disk byte-for-byte the snapshot (checksum verified); see host-disks.ts. */
+  revertSnapshot(host: string, name: string, opts: { stopIfRunning?: boolean } = {}): Promise<LabSnapshot> {
+    return revertHost(this.disks, host, name, opts);
+  }
+
+  deleteSnapshot(host: string, name: string): Promise<void> {
+    return deleteHostSnapshot(this.disks, host, name);
+  }
+
+  /** Mounts a stopped host's disk read-write for offline repair; returns the mount path. */
+  attachDisk(host: string): Promise<string> {
+    return attachHostDisk(this.disks, host);
+  }
+
+  detachDisk(host: string): Promise<void> {
+    return detachHostDisk(this.disks, host);
+  }
+
+  private get disks(): HostDiskContext {
+    return {
+      layout: this.layout,
+      locked: (fn) => withLock(this.layout.lockFile, fn),
+      requireHost: (name) => this.requireHost(name),
+      save: (state) => this.save(state),
+      halt: (state, host) => this.halt(state, host),
+      restart: async (state, host) => {
+        await this.infrastructure();
+        await this.boot(state, host);
+      },
+    };
   }
 
   /**
@@ -205,6 +264,7 @@ export class Lab {
         diskPath: h.disk,
         netns: h.netns,
         ...(h.process ? { process: h.process } : {}),
+        ...(h.attached ? { attached: h.attached.mountPath } : {}),
       });
     }
     return {
@@ -316,7 +376,18 @@ export class Lab {
     };
   }
 
+  /** Stops the host (lock held). An attached disk stays mounted: the host is stopped already. */
+  private async halt(state: LabState, host: HostState): Promise<void> {
+    if (host.attached && !(await isAlive(host.init))) return;
+    await haltHost(host);
+    delete host.init;
+    delete host.launcher;
+    delete host.loop;
+    await this.save(state);
+  }
+
   private async boot(state: LabState, host: HostState): Promise<void> {
+    if (host.attached) throw diskAttached(host.name, "start it");
     this.opts.onProgress?.(`booting ${host.name} (${host.address})`);
     // Leftovers of a crashed run (processes, a mount, a loop device) would block the boot.
     await haltHost(host);

@@ -23,9 +23,14 @@ export function labLayout(labDir: string) {
     store,
     /** The base image copied once into the store, so host disks can be reflinks of it. */
     storeBase: (imageKey: string) => join(store, "base", `${imageKey}.img`),
-    /** A host's disk. Later snapshots go beside it (store/hosts/<name>/snapshots/). */
+    /** A host's disk; its snapshots go beside it (store/hosts/<name>/snapshots/). */
     hostDiskDir: (host: string) => join(store, "hosts", host),
     hostDisk: (host: string) => join(store, "hosts", host, "disk.img"),
+    /** Snapshots of a host's disk: <name>.img (a reflink) and <name>.json (its record). */
+    snapshotDir: (host: string) => join(store, "hosts", host, "snapshots"),
+    /** Where an attached (offline) disk is mounted read-write for repair. */
+    rescueDir: join(labDir, "rescue"),
+    rescueMount: (host: string) => join(labDir, "rescue", host),
     hostRoot: (host: string) => join(labDir, "hosts", host, "root"),
     hostLog: (host: string) => join(labDir, "hosts", host, "console.log"),
   };

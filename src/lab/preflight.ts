@@ -2,6 +2,7 @@
  * Checks that this machine can run the lab, so a missing piece fails with one clear error
  * instead of a confusing message from halfway through `up`.
  */
+import { spawnSync } from "node:child_process";
 import { access, readFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { join } from "node:path";
@@ -44,9 +45,30 @@ export function assertRoot(what: string): void {
   }
 }
 
-export async function assertTools(names: readonly string[]): Promise<void> {
+async function missingTools(names: readonly string[]): Promise<string[]> {
   const missing: string[] = [];
   for (const name of names) if (!(await findTool(name))) missing.push(name);
+  return missing;
+}
+
+/** apt-get as a child process with an argv array; the package lists are refreshed first. */
+function aptInstall(packages: readonly string[]): boolean {
+  const env = { ...process.env, DEBIAN_FRONTEND: "noninteractive", PATH: "/usr/sbin:/usr/bin:/sbin:/bin" };
+  const run = (args: string[]) => spawnSync("apt-get", args, { env, stdio: ["ignore", "ignore", "inherit"] }).status === 0;
+  return run(["update", "-qq"]) && run(["install", "-y", "-qq", "--no-install-recommends", ...packages]);
+}
+
+/**
+ * Makes sure the programs exist. As root on a Debian-like machine, missing packages are
+ * installed with apt-get (the lab's image build and hosts need them); otherwise a clear error.
+ */
+export async function assertTools(names: readonly string[]): Promise<void> {
+  let missing = await missingTools(names);
+  const isRoot = typeof process.geteuid === "function" && process.geteuid() === 0;
+  if (missing.length > 0 && isRoot && (await findTool("apt-get"))) {
+    aptInstall([...new Set(missing.map((m) => TOOL_PACKAGES[m] ?? m))]);
+    missing = await missingTools(names);
+  }
   if (missing.length > 0) {
     const pkgs = [...new Set(missing.map((m) => TOOL_PACKAGES[m] ?? m))];
     throw new LabError("LAB_TOOL_MISSING", `Missing programs: ${missing.join(", ")} (apt-get install ${pkgs.join(" ")})`);

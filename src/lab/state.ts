@@ -45,6 +45,11 @@ const HostState = z.object({
   /** The `unshare` parent outside the host and the host's PID 1. */
   launcher: ProcessRef.optional(),
   init: ProcessRef.optional(),
+  /**
+   * The disk is attached for offline repair (mounted read-write at mountPath, host stopped):
+   * recorded before the mount so `down` cleans it up; a start is refused while it is set.
+   */
+  attached: z.object({ mountPath: z.string(), loop: z.string().optional() }).optional(),
 });
 
 const LabStateSchema = z.object({

@@ -6,13 +6,24 @@
 import { rm, rmdir } from "node:fs/promises";
 import { join } from "node:path";
 import { removeHostDisks, unmountStore } from "./disk-store.js";
+import { run } from "./exec.js";
 import { haltHost, killNetnsProcesses } from "./host.js";
 import { detachLoopsBackedBy, isMountPoint, mountsUnder, unmountUnder } from "./mounts.js";
 import type { netnsNames } from "./names.js";
 import { deleteNetns, deleteRootVeth, listNetns } from "./network.js";
 import { isUnder, type LabLayout } from "./paths.js";
 import { processesWithOpen, settleAll, signal } from "./procs.js";
+import { cancelHashesUnder } from "./snapshots.js";
 import { readState, removeState } from "./state.js";
+
+/**
+ * A filesystem left frozen (a process that died between fsfreeze -f and -u) blocks every
+ * writer in uninterruptible sleep, so neither SIGKILL nor umount would work: thaw first.
+ * Thawing a filesystem that is not frozen fails harmlessly.
+ */
+async function thawUnder(dir: string): Promise<void> {
+  for (const point of await mountsUnder(dir)) await run("fsfreeze", ["--unfreeze", point], { allowFailure: true });
+}
 
 /**
  * Processes, mounts, loop devices, namespaces, veths and host disks, in the order that lets
@@ -25,6 +36,12 @@ export async function teardownLab(
   opts: { purge?: boolean },
 ): Promise<void> {
   const state = await readState(layout.stateFile).catch(() => undefined);
+  // This process's own readers of the store (background snapshot hashes) let go first.
+  await cancelHashesUnder(layout.store);
+  // Disks attached for offline repair: thaw (a crash mid-snapshot can leave one frozen) and unmount.
+  await thawUnder(layout.rescueDir);
+  await unmountUnder(layout.rescueDir);
+  await thawUnder(join(layout.dir, "hosts"));
   const hostNetns = new Set(Object.values(state?.hosts ?? {}).map((h) => h.netns));
   for (const ns of await listNetns()) {
     if (ns.startsWith(names.prefix) && ns !== names.bridgeNetns) hostNetns.add(ns);
@@ -43,8 +60,8 @@ export async function teardownLab(
   await deleteNetns(names.bridgeNetns);
   await deleteRootVeth(names);
   // Never recursive-delete through a mount that is still there: it would empty a disk.
-  if ((await mountsUnder(join(layout.dir, "hosts"))).length === 0) {
-    await rm(join(layout.dir, "hosts"), { recursive: true, force: true });
+  for (const dir of [join(layout.dir, "hosts"), layout.rescueDir]) {
+    if ((await mountsUnder(dir)).length === 0) await rm(dir, { recursive: true, force: true });
   }
   await removeState(layout.stateFile);
   if (opts.purge) {

@@ -7,3 +7,4 @@ export * from "./ops.js";
 export * from "./enroll.js";
 export * from "./agent-messages.js";
 export * from "./accounts.js";
+export * from "./jobs.js";

@@ -21,6 +21,9 @@ import { runRoutes } from "./routes/runs.js";
 import { tokenRoutes } from "./routes/tokens.js";
 import { loadOrCreateSealKey, loadOrCreateSigningKey } from "./keys.js";
 import { accountRoutes } from "./routes/accounts.js";
+import { jobRoutes } from "./routes/jobs.js";
+import { snapshotRoutes } from "./routes/snapshots.js";
+import { JobsService } from "./jobs-service.js";
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -72,7 +75,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const gateway = new AgentGateway(store, ops, metrics, app.log, config.heartbeatIntervalMs);
   ops.attach(gateway);
   const seal = loadOrCreateSealKey(config.dataDir);
-  const deps: ServerDeps = { config, store, audit, events, metrics, ops, gateway, key, seal, log: app.log };
+  const jobs = new JobsService(store, ops, gateway, seal, audit, app.log);
+  jobs.engine.stepDelayMs = config.jobStepDelayMs;
+  const deps: ServerDeps = { config, store, audit, events, metrics, ops, jobs, gateway, key, seal, log: app.log };
 
   // No agent socket survives a restart: whatever the store says, nobody is connected yet.
   await store.markAllNotReady("disconnected", Date.now());
@@ -94,6 +99,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...opRoutes(deps),
     ...auditRoutes(deps),
     ...accountRoutes(deps),
+    ...jobRoutes(deps),
+    ...snapshotRoutes(deps),
   );
   registerRoutes(app, store, routes);
 
@@ -111,6 +118,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const host = config.host.includes(":") ? `[${config.host}]` : config.host;
   const url = `http://${host}:${port}`;
   const bootstrap = await bootstrapFirstStart(store, config.dataDir, url, config.writeCliConfig);
+  // Jobs a previous process left running go on (each step is idempotent given its record).
+  const resumed = await jobs.engine.resumeAll();
+  if (resumed) app.log.info({ resumed }, "resumed unfinished jobs");
 
   return {
     app,

@@ -13,6 +13,8 @@ export const ServerConfig = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   heartbeatIntervalMs: z.coerce.number().int().min(50).max(600_000).default(10_000),
   sweepIntervalMs: z.coerce.number().int().min(50).max(600_000).default(2_000),
+  /** Test hook: pause around each job step's work, so a test can kill the server inside a step. */
+  jobStepDelayMs: z.coerce.number().int().min(0).max(600_000).default(0),
   /** Write a CLI config for this user on first start when none exists. */
   writeCliConfig: z.preprocess((v) => (v === "0" || v === "false" ? false : v === "1" || v === "true" ? true : v), z.boolean()).default(true),
 });
@@ -33,6 +35,7 @@ const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
   LIFELINE_HEARTBEAT_MS: "heartbeatIntervalMs",
   LIFELINE_SWEEP_MS: "sweepIntervalMs",
   LIFELINE_WRITE_CLI_CONFIG: "writeCliConfig",
+  LIFELINE_JOB_STEP_DELAY_MS: "jobStepDelayMs",
 };
 
 export function resolveServerConfig(flags: Partial<ServerConfigInput>, env: NodeJS.ProcessEnv = process.env): ServerConfig {

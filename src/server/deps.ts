@@ -5,6 +5,7 @@ import type { ServerConfig } from "./config.js";
 import type { RunEvents } from "./events.js";
 import type { AgentGateway } from "./gateway.js";
 import type { Metrics } from "./metrics.js";
+import type { JobsService } from "./jobs-service.js";
 import type { OpsService } from "./ops-service.js";
 import type { ServerKey, ServerSigningKey } from "./keys.js";
 
@@ -16,6 +17,7 @@ export interface ServerDeps {
   events: RunEvents;
   metrics: Metrics;
   ops: OpsService;
+  jobs: JobsService;
   gateway: AgentGateway;
   key: ServerSigningKey;
   seal: ServerKey;

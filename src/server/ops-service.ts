@@ -169,6 +169,27 @@ export class OpsService {
     return done;
   }
 
+  /**
+   * Like runAndWait, but an op id already in the store is waited for instead of run again: a
+   * resumed job re-enters its step and must not change a password twice.
+   */
+  async runOnce(principal: Principal, machine: MachineRecord, spec: OpSpec, opts: { opId: string; expiresAt: number }): Promise<OpRecord> {
+    const existing = await this.store.getOp(opts.opId);
+    if (!existing) return this.runAndWait(principal, machine, spec, opts);
+    if (existing.machineId !== machine.id || existing.kind !== spec.kind) throw new LifelineError("OP_REPLAYED", `Op id "${opts.opId}" belongs to another op`);
+    if (!isTerminal(existing.state)) {
+      await this.onAgentReady(machine.id); // redeliver if the agent is there; the agent answers from its journal
+      const deadline = Date.now() + DATA_OP_TIMEOUT_MS;
+      while (Date.now() < deadline) {
+        const op = (await this.store.getOp(opts.opId))!;
+        if (isTerminal(op.state)) return op;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new LifelineError("OP_TIMED_OUT", `Op ${opts.opId} on "${machine.name}" did not end within ${DATA_OP_TIMEOUT_MS / 1000}s`);
+    }
+    return existing;
+  }
+
   /** Sends an op if its agent is connected; it stays queued otherwise. */
   private async deliver(op: OpRecord): Promise<void> {
     if (!this.link?.send(op.machineId, { type: "op", op: op.envelope })) return;

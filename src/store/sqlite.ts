@@ -1,9 +1,9 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { AuditEntry, NotReadyReason, OpState } from "../protocol/index.js";
+import type { AuditEntry, JobState, NotReadyReason, OpState } from "../protocol/index.js";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite.js";
-import type { AuditInput, EnrollConsumeResult, MachineRecord, OpPatch, OpRecord, OutputChunk, Store, TokenRecord } from "./store.js";
+import type { AuditInput, EnrollConsumeResult, JobPatch, JobRecord, MachineRecord, OpPatch, OpRecord, OutputChunk, Store, TokenRecord } from "./store.js";
 
 // node:sqlite (built into Node 24) rather than better-sqlite3: no native addon to compile,
 // which matters because the npm registry is the only download source (no prebuilt binaries,
@@ -114,10 +114,10 @@ export class SqliteStore implements Store {
   // Machines
   async insertMachine(m: MachineRecord): Promise<void> {
     this.run(
-      `INSERT INTO machines (id, name, status, reason, status_since, last_seen_at, enrolled_at, agent_version, protocol_version, facts, labels, sign_public_key, seal_public_key)
-       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+      `INSERT INTO machines (id, name, status, reason, status_since, last_seen_at, enrolled_at, agent_version, protocol_version, facts, labels, sign_public_key, seal_public_key, driver_handle)
+       VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
       m.id, m.name, m.status, m.reason, m.statusSince, m.lastSeenAt, m.enrolledAt, m.agentVersion, m.protocolVersion,
-      m.facts ? JSON.stringify(m.facts) : null, JSON.stringify(m.labels), m.signPublicKey, m.sealPublicKey,
+      m.facts ? JSON.stringify(m.facts) : null, JSON.stringify(m.labels), m.signPublicKey, m.sealPublicKey, m.driver ? JSON.stringify(m.driver) : null,
     );
   }
   async getMachineByName(name: string): Promise<MachineRecord | undefined> {
@@ -143,6 +143,7 @@ export class SqliteStore implements Store {
     if (patch.labels !== undefined) columns.labels = JSON.stringify(patch.labels);
     if (patch.signPublicKey !== undefined) columns.sign_public_key = patch.signPublicKey;
     if (patch.sealPublicKey !== undefined) columns.seal_public_key = patch.sealPublicKey;
+    if (patch.driver !== undefined) columns.driver_handle = patch.driver ? JSON.stringify(patch.driver) : null;
     this.updateRow("machines", id, columns);
   }
   async markAllNotReady(reason: NotReadyReason, at: number): Promise<void> {
@@ -219,6 +220,42 @@ export class SqliteStore implements Store {
     }));
   }
 
+  async insertJobUnlessActive(job: JobRecord): Promise<{ inserted: true } | { inserted: false; activeJobId: string }> {
+    return this.tx(() => {
+      const active = this.get("SELECT id FROM jobs WHERE machine_id = ? AND state IN ('running','rolling-back') LIMIT 1", job.machineId);
+      if (active) return { inserted: false, activeJobId: String(active.id) } as const;
+      this.run(
+        `INSERT INTO jobs (id, kind, machine_id, machine_name, user_name, state, steps, params, created_at, created_by, updated_at, snapshot_name, verify_outcome, error)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        job.id, job.kind, job.machineId, job.machineName, job.user, job.state, JSON.stringify(job.steps), JSON.stringify(job.params), job.createdAt,
+        job.createdBy, job.updatedAt, job.snapshotName, job.verifyOutcome, job.error ? JSON.stringify(job.error) : null,
+      );
+      return { inserted: true } as const;
+    });
+  }
+  async getJob(id: string): Promise<JobRecord | undefined> {
+    const row = this.get("SELECT * FROM jobs WHERE id = ?", id);
+    return row && jobFromRow(row);
+  }
+  async listJobs(filter: { machineId?: string; limit: number }): Promise<JobRecord[]> {
+    const rows = filter.machineId
+      ? this.all("SELECT * FROM jobs WHERE machine_id = ? ORDER BY created_at DESC LIMIT ?", filter.machineId, filter.limit)
+      : this.all("SELECT * FROM jobs ORDER BY created_at DESC LIMIT ?", filter.limit);
+    return rows.map(jobFromRow);
+  }
+  async updateJob(id: string, patch: JobPatch): Promise<void> {
+    const c: Record<string, SQLInputValue> = { updated_at: patch.updatedAt };
+    if (patch.state !== undefined) c.state = patch.state;
+    if (patch.steps !== undefined) c.steps = JSON.stringify(patch.steps);
+    if (patch.snapshotName !== undefined) c.snapshot_name = patch.snapshotName;
+    if (patch.verifyOutcome !== undefined) c.verify_outcome = patch.verifyOutcome;
+    if (patch.error !== undefined) c.error = patch.error ? JSON.stringify(patch.error) : null;
+    this.updateRow("jobs", id, c);
+  }
+  async jobsInStates(states: readonly JobState[]): Promise<JobRecord[]> {
+    return this.all(`SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(",")}) ORDER BY created_at`, ...states).map(jobFromRow);
+  }
+
   async appendAudit(e: AuditInput): Promise<void> {
     this.run("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)", e.at, e.actor, e.action, e.target, e.result, e.detail);
   }
@@ -234,7 +271,7 @@ export class SqliteStore implements Store {
     }));
   }
 
-  private updateRow(table: "machines" | "ops", id: string, columns: Record<string, SQLInputValue>): void {
+  private updateRow(table: "machines" | "ops" | "jobs", id: string, columns: Record<string, SQLInputValue>): void {
     const names = Object.keys(columns);
     if (names.length === 0) return;
     this.run(`UPDATE ${table} SET ${names.map((n) => `${n} = ?`).join(", ")} WHERE id = ?`, ...Object.values(columns), id);
@@ -292,6 +329,26 @@ function machineFromRow(r: Row): MachineRecord {
     labels: JSON.parse(String(r.labels)),
     signPublicKey: String(r.sign_public_key),
     sealPublicKey: String(r.seal_public_key),
+    driver: r.driver_handle ? JSON.parse(String(r.driver_handle)) : null,
+  };
+}
+
+function jobFromRow(r: Row): JobRecord {
+  return {
+    id: String(r.id),
+    kind: "fix-logon",
+    machineId: String(r.machine_id),
+    machineName: String(r.machine_name),
+    user: String(r.user_name),
+    state: r.state as JobRecord["state"],
+    steps: JSON.parse(String(r.steps)),
+    params: JSON.parse(String(r.params)),
+    createdAt: Number(r.created_at),
+    createdBy: String(r.created_by),
+    updatedAt: Number(r.updated_at),
+    snapshotName: nullableString(r.snapshot_name),
+    verifyOutcome: (nullableString(r.verify_outcome) ?? null) as JobRecord["verifyOutcome"],
+    error: r.error ? JSON.parse(String(r.error)) : null,
   };
 }
 

@@ -1,3 +1,4 @@
+import type { DriverHandle, FixLogonParams, Job, JobState } from "../protocol/index.js";
 import type { AuditEntry, Labels, MachineFacts, NotReadyReason, Op, OpError, OpState, Role, Stream, TokenInfo, MachineStatus } from "../protocol/index.js";
 
 /**
@@ -22,7 +23,14 @@ export interface MachineRecord {
   labels: Labels;
   signPublicKey: string;
   sealPublicKey: string;
+  driver: DriverHandle | null;
 }
+
+export interface JobRecord extends Job {
+  params: FixLogonParams;
+}
+
+export type JobPatch = Partial<Pick<Job, "state" | "steps" | "snapshotName" | "verifyOutcome" | "error">> & { updatedAt: number };
 
 export interface OpRecord extends Op {
   /** The signed envelope sent to the agent (not secret; re-sent after a reconnect). */
@@ -98,6 +106,13 @@ export interface Store {
   /** Stores a chunk once (a redelivered seq is ignored); returns false if it was a duplicate. */
   appendOutput(opId: string, chunk: OutputChunk): Promise<boolean>;
   readOutput(opId: string): Promise<OutputChunk[]>;
+
+  /** Inserts the job unless the machine has an active one (then returns that one's id). */
+  insertJobUnlessActive(job: JobRecord): Promise<{ inserted: true } | { inserted: false; activeJobId: string }>;
+  getJob(id: string): Promise<JobRecord | undefined>;
+  listJobs(filter: { machineId?: string; limit: number }): Promise<JobRecord[]>;
+  updateJob(id: string, patch: JobPatch): Promise<void>;
+  jobsInStates(states: readonly JobState[]): Promise<JobRecord[]>;
 
   appendAudit(entry: AuditInput): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;

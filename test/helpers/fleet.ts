@@ -30,10 +30,11 @@ export class TestFleet {
     return this;
   }
 
-  async startServer(opts: { heartbeatMs?: number; sweepMs?: number; port?: number; host?: string } = {}): Promise<void> {
+  async startServer(opts: { heartbeatMs?: number; sweepMs?: number; port?: number; host?: string; env?: NodeJS.ProcessEnv } = {}): Promise<void> {
     if (opts.host) this.host = opts.host;
     const env = {
       ...this.env,
+      ...opts.env,
       LIFELINE_HOST: this.host,
       LIFELINE_LOG_LEVEL: "warn",
       ...(opts.heartbeatMs ? { LIFELINE_HEARTBEAT_MS: String(opts.heartbeatMs) } : {}),

@@ -28,7 +28,11 @@ export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: T
       }),
     });
     lab.hosts.push(...status.hosts.map(({ name, address, diskPath }) => ({ name, address, diskPath })));
-    for (const name of names) await fleet.waitStatus(name, "Ready", undefined, 30_000);
+    for (const name of names) {
+      await fleet.waitStatus(name, "Ready", undefined, 30_000);
+      const set = await fleet.cli(["machines", "set-driver", name, "--driver", "lab", "--ref", `lab=${lab.name}`, "--ref", `host=${name}`, "--ref", `labDir=${lab.labDir}`]);
+      if (set.code !== 0) throw new Error(`set-driver ${name}: ${set.stderr}`);
+    }
   } catch (err) {
     await fleet.stop();
     await lab.down();

@@ -12,19 +12,18 @@ import {
 import type { z } from "zod";
 import type { OpContext } from "../executor.js";
 import { LinuxAccounts } from "../platform/linux.js";
+import { resultWithoutOutput } from "../results.js";
 
 const accounts = new LinuxAccounts();
 
 /** Wraps an account action: its data, or its LifelineError as the op's error. */
 async function dataOp(action: () => Promise<unknown> | unknown): Promise<OpResult> {
   const startedAt = Date.now();
-  const base = { exitCode: null, signal: null, startedAt, stdoutBytes: 0, stderrBytes: 0, stdoutTruncated: false, stderrTruncated: false };
   try {
-    const data = await action();
-    return { ...base, state: "succeeded", finishedAt: Date.now(), error: null, data };
+    return resultWithoutOutput(startedAt, { data: await action() });
   } catch (err) {
     const error = err instanceof LifelineError ? { code: err.code, message: err.message } : { code: "INTERNAL", message: (err as Error).message };
-    return { ...base, state: "failed", finishedAt: Date.now(), error };
+    return resultWithoutOutput(startedAt, { error });
   }
 }
 

@@ -1,4 +1,3 @@
-import { bindingBytes, open } from "../../crypto/index.js";
 import {
   AccountActionRequest,
   AccountParams,
@@ -19,7 +18,7 @@ import type { MachineRecord, OpRecord } from "../../store/index.js";
 import type { Principal } from "../auth.js";
 import type { ServerDeps } from "../deps.js";
 import { defineRoute } from "../route-table.js";
-import { verifySshLogin } from "../verify-login.js";
+import { verifyWithSealed } from "../jobs-service.js";
 import { requireMachine } from "./machines.js";
 
 /** The op's data, or its error as the API error (codes from the agent are in the registry). */
@@ -29,10 +28,6 @@ function dataOf(op: OpRecord): unknown {
   throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
 }
 
-/** The address a login is verified against: the machine's first routable IPv4 address. */
-export function loginAddress(machine: MachineRecord): string | undefined {
-  return machine.facts?.addresses.find((a) => /^\d+\.\d+\.\d+\.\d+$/.test(a) && !a.startsWith("127.") && !a.startsWith("169.254."));
-}
 
 export function accountRoutes(deps: ServerDeps) {
   const { ops, audit, seal, key } = deps;
@@ -140,21 +135,8 @@ export function accountRoutes(deps: ServerDeps) {
       response: VerifyResult,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        const b = body.binding;
-        if (b.machineId !== machine.id || b.user !== params.user || b.expiresAt <= Date.now()) {
-          throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine, user, or has expired");
-        }
-        const password = open(body.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
-        if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
-        const host = loginAddress(machine);
-        let result;
-        try {
-          result = host
-            ? await verifySshLogin({ host, user: params.user, password: password.toString("utf8") })
-            : { outcome: "unreachable" as const, detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
-        } finally {
-          password.fill(0);
-        }
+        if (body.binding.expiresAt <= Date.now()) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password has expired");
+        const result = await verifyWithSealed(seal, body, machine, params.user);
         await audit.record(principal, "accounts.verify", `${machine.name}/${params.user}`, result.outcome, result.address);
         return result;
       },

@@ -57,6 +57,7 @@ export function enrollRoutes({ store, audit, key, config }: ServerDeps) {
           labels: body.labels,
           signPublicKey: body.signPublicKey,
           sealPublicKey: body.sealPublicKey,
+          driver: null,
         });
         await audit.record(`enroll-token:${consumed.token.id}`, "machine.enroll", body.name, "ok", `machine=${machineId}`);
         return { machineId, serverSignPublicKey: key.publicKey, heartbeatIntervalMs: config.heartbeatIntervalMs };

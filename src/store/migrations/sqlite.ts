@@ -76,4 +76,25 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `,
   // 2: structured op results (accounts).
   `ALTER TABLE ops ADD COLUMN data TEXT;`,
+  // 3: durable jobs (fix-logon) and where each machine lives for its driver.
+  `
+  CREATE TABLE jobs (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    machine_id TEXT NOT NULL,
+    machine_name TEXT NOT NULL,
+    user_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    steps TEXT NOT NULL,
+    params TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL,
+    updated_at INTEGER NOT NULL,
+    snapshot_name TEXT,
+    verify_outcome TEXT,
+    error TEXT
+  );
+  CREATE INDEX jobs_machine_state ON jobs (machine_id, state);
+  ALTER TABLE machines ADD COLUMN driver_handle TEXT;
+  `,
 ];

@@ -1,0 +1,93 @@
+import type { Command } from "commander";
+import { bindingBytes, newId, seal } from "../../crypto/index.js";
+import { LifelineError, type Job } from "../../protocol/index.js";
+import type { ApiClient } from "../../client/api-client.js";
+import { checkUsername } from "../account-output.js";
+import { contextOf } from "../context.js";
+import { printJson } from "../output.js";
+import { checkPasswordPolicy, generatePassword, passwordFromStdin, promptHidden, promptNewPassword } from "../password.js";
+import { sealedVerify } from "../sealing.js";
+import { followJob, jobExitStatus, printJobSteps } from "../job-output.js";
+
+interface Flags {
+  keepPassword?: boolean;
+  passwordStdin?: boolean;
+  generate?: boolean;
+  snapshot: boolean;
+  rollbackOnFailure?: boolean;
+  dryRun?: boolean;
+}
+
+// The job may spend time on a snapshot before it reaches the fix: the sealed password lives longer.
+const FIX_SEAL_VALIDITY_MS = 10 * 60_000;
+
+async function passwordFor(flags: Flags, user: string): Promise<string> {
+  if (flags.keepPassword) {
+    return flags.passwordStdin ? passwordFromStdin() : promptHidden(`Current password of ${user} (to verify the login): `);
+  }
+  if (flags.generate) return generatePassword();
+  const password = flags.passwordStdin ? await passwordFromStdin() : await promptNewPassword();
+  checkPasswordPolicy(password);
+  return password;
+}
+
+async function dryRun(client: ApiClient, machine: string, user: string, flags: Flags, format: "json" | "table"): Promise<void> {
+  const m = await client.getMachine(machine);
+  const account = m.status === "Ready" ? (await client.getAccount(machine, user)).account : undefined;
+  const steps = [
+    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}` },
+    { name: "diagnose", action: account ? `${account.state}: ${account.evidence.join("; ")}` : "cannot diagnose: agent NotReady" },
+    { name: "snapshot", action: flags.snapshot ? (m.driver ? `would snapshot the disk through the ${m.driver.driver} driver` : "would fail: no driver (set one or use --no-snapshot)") : "skipped (--no-snapshot)" },
+    { name: "fix", action: account?.state === "ok" ? "nothing to fix" : flags.keepPassword ? "would clear the must-change flag, keeping the password" : "would set the new password (sealed to the agent) and clear must-change" },
+    { name: "verify", action: "would log in over SSH from the server with the password" },
+  ];
+  if (format === "json") return printJson({ dryRun: true, steps });
+  for (const s of steps) process.stdout.write(`${s.name.padEnd(12)} ${s.action}\n`);
+}
+
+export function registerFixLogon(program: Command): void {
+  program
+    .command("fix-logon")
+    .description("the whole runbook: check the agent, diagnose, snapshot the disk, fix, verify a real login; roll back on failure")
+    .argument("<machine>", "machine name")
+    .argument("<user>", "user who cannot log in")
+    .option("--keep-password", "clear the must-change flag instead of setting a new password")
+    .option("--password-stdin", "read the password (new, or current with --keep-password) from stdin")
+    .option("--generate", "generate a strong new password and show it once")
+    .option("--no-snapshot", "do not snapshot the disk first (no way back)")
+    .option("--rollback-on-failure", "revert to the snapshot automatically if a step fails")
+    .option("--dry-run", "say what it would do; change nothing")
+    .action(async (machine: string, user: string, flags: Flags, command: Command) => {
+      const { client, format } = contextOf(command);
+      checkUsername(user);
+      if (flags.generate && (flags.passwordStdin || flags.keepPassword)) throw new LifelineError("USAGE", "--generate goes with neither --password-stdin nor --keep-password");
+      if (!flags.snapshot) process.stderr.write("lifeline: warning: --no-snapshot: if the fix goes wrong there is no snapshot to go back to\n");
+      if (flags.dryRun) return dryRun(client, machine, user, flags, format);
+      const password = await passwordFor(flags, user);
+      const m = await client.getMachine(machine);
+      const fixOpId = newId(16);
+      const fixExpiresAt = Date.now() + FIX_SEAL_VALIDITY_MS;
+      const sealed = flags.keepPassword
+        ? undefined
+        : seal(Buffer.from(password, "utf8"), m.sealPublicKey, bindingBytes({ purpose: "reset-password", machineId: m.id, opId: fixOpId, user, expiresAt: fixExpiresAt }));
+      const verify = await sealedVerify(client, machine, user, password, FIX_SEAL_VALIDITY_MS);
+      const job = await client.fixLogon(machine, {
+        user,
+        keepPassword: flags.keepPassword ?? false,
+        noSnapshot: !flags.snapshot,
+        rollbackOnFailure: flags.rollbackOnFailure ?? false,
+        fixOpId,
+        fixExpiresAt,
+        ...(sealed ? { sealed } : {}),
+        verify,
+      });
+      if (format === "table") process.stderr.write(`job ${job.id}: fix-logon ${machine} ${user}\n`);
+      const final: Job = await followJob(client, job.id, format === "table" && process.stderr.isTTY);
+      if (format === "json") printJson({ ...final, ...(flags.generate ? { password } : {}) });
+      else {
+        printJobSteps(final);
+        if (flags.generate && final.state === "succeeded") process.stdout.write(`new password (shown once): ${password}\n`);
+      }
+      process.exitCode = jobExitStatus(final);
+    });
+}

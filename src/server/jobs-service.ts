@@ -1,0 +1,151 @@
+import { bindingBytes, newId, open } from "../crypto/index.js";
+import { driverFor } from "../drivers/index.js";
+import { JobEngine } from "../jobs/engine.js";
+import { initialSteps } from "../jobs/steps.js";
+import {
+  AccountResult,
+  FixLogonRequest,
+  LifelineError,
+  isErrorCode,
+
+  type DriverHandle,
+  type Job,
+  type OpSpec,
+  type VerifyResult,
+} from "../protocol/index.js";
+import { FIX_LOGON_STEP_NAMES, fixLogonRunbook, type FixLogonPorts } from "../runbooks/fix-logon.js";
+import type { JobRecord, MachineRecord, OpRecord, Store } from "../store/index.js";
+import type { AuditLog } from "./audit.js";
+import type { Principal } from "./auth.js";
+import type { AgentGateway } from "./gateway.js";
+import type { ServerKey } from "./keys.js";
+import type { OpsService } from "./ops-service.js";
+import { loginAddress } from "./login-address.js";
+import { verifySshLogin } from "./verify-login.js";
+
+export const toApiJob = ({ params: _p, ...job }: JobRecord): Job => job;
+
+/** Account data of a finished op, or its error as a LifelineError. */
+export function accountOf(op: OpRecord) {
+  if (op.state === "succeeded") return AccountResult.parse(op.data).account;
+  const code = op.error && isErrorCode(op.error.code) ? op.error.code : "ACCOUNT_CHANGE_FAILED";
+  throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
+}
+
+/** Opens a password sealed to the server's key for one login check; the caller wipes it. */
+export function openVerifyPassword(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Buffer {
+  const b = verify.binding;
+  if (b.machineId !== machine.id || b.user !== user) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine or user");
+  const password = open(verify.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
+  if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
+  return password;
+}
+
+export async function verifyWithSealed(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Promise<VerifyResult> {
+  const password = openVerifyPassword(seal, verify, machine, user);
+  try {
+    const host = loginAddress(machine);
+    if (!host) return { outcome: "unreachable", detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
+    return await verifySshLogin({ host, user, password: password.toString("utf8") });
+  } finally {
+    password.fill(0);
+  }
+}
+
+/** fix-logon jobs: creation, the runbook's ports onto the control plane, rollback. */
+export class JobsService {
+  readonly engine: JobEngine;
+
+  constructor(
+    private readonly store: Store,
+    private readonly ops: OpsService,
+    private readonly gateway: AgentGateway,
+    private readonly seal: ServerKey,
+    private readonly audit: AuditLog,
+    log: { error(obj: unknown, msg: string): void },
+  ) {
+    this.engine = new JobEngine(store, (job) => fixLogonRunbook(this.ports(job)), (err, job) => log.error({ err, jobId: job.id }, "job failed unexpectedly"));
+  }
+
+  async createFixLogon(principal: Principal, machine: MachineRecord, input: FixLogonRequest): Promise<JobRecord> {
+    const request = FixLogonRequest.parse(input);
+    if (!request.keepPassword && !request.sealed) throw new LifelineError("VALIDATION_FAILED", "A new password (sealed) is needed unless keepPassword");
+    const now = Date.now();
+    const job: JobRecord = {
+      id: newId(),
+      kind: "fix-logon",
+      machineId: machine.id,
+      machineName: machine.name,
+      user: request.user,
+      state: "running",
+      steps: initialSteps(FIX_LOGON_STEP_NAMES),
+      createdAt: now,
+      createdBy: principal.label,
+      updatedAt: now,
+      snapshotName: null,
+      verifyOutcome: null,
+      error: null,
+      params: {
+        user: request.user,
+        mode: request.keepPassword ? "keep-password" : "new-password",
+        snapshot: !request.noSnapshot,
+        rollbackOnFailure: request.rollbackOnFailure,
+        fixOpId: request.fixOpId,
+        fixExpiresAt: request.fixExpiresAt,
+        ...(request.sealed ? { sealed: request.sealed } : {}),
+        ...(request.verify ? { verify: request.verify } : {}),
+      },
+    };
+    const inserted = await this.store.insertJobUnlessActive(job);
+    if (!inserted.inserted) {
+      throw new LifelineError("JOB_CONFLICT", `"${machine.name}" already has a fix-logon job running (${inserted.activeJobId}); wait for it or see lifeline jobs show ${inserted.activeJobId}`);
+    }
+    await this.audit.record(principal, "fix-logon.start", `${machine.name}/${request.user}`, "started", `job=${job.id} mode=${job.params.mode} snapshot=${job.params.snapshot}`);
+    this.engine.start(job.id);
+    return job;
+  }
+
+  private ports(job: JobRecord): FixLogonPorts {
+    const principal: Principal = { tokenId: "-", role: "operator", label: job.createdBy };
+    const machineOf = async (id: string) => {
+      const m = await this.store.getMachineById(id);
+      if (!m) throw new LifelineError("MACHINE_NOT_FOUND", `The machine of job ${job.id} was deleted`);
+      return m;
+    };
+    return {
+      agentStatus: async (machineId) => {
+        const m = await machineOf(machineId);
+        return { ready: this.gateway.isConnected(machineId), reason: m.reason };
+      },
+      inspect: async (j) => accountOf(await this.ops.runAndWait(principal, await machineOf(j.machineId), { kind: "accounts.inspect", args: { user: j.user } })),
+      fixOnce: async (j) => {
+        const spec: OpSpec =
+          j.params.mode === "new-password"
+            ? {
+                kind: "accounts.reset-password",
+                args: {
+                  user: j.user,
+                  allowSystem: false,
+                  mustChange: false,
+                  sealed: j.params.sealed!,
+                  binding: { purpose: "reset-password", machineId: j.machineId, opId: j.params.fixOpId, user: j.user, expiresAt: j.params.fixExpiresAt },
+                },
+              }
+            : { kind: "accounts.clear-flag", args: { user: j.user, allowSystem: false } };
+        const op = await this.ops.runOnce(principal, await machineOf(j.machineId), spec, { opId: j.params.fixOpId, expiresAt: j.params.fixExpiresAt });
+        const account = accountOf(op);
+        await this.audit.record(principal, spec.kind, `${j.machineName}/${j.user}`, "ok", `job=${j.id} op=${op.id}`);
+        return account;
+      },
+      verify: async (j) => verifyWithSealed(this.seal, j.params.verify!, await machineOf(j.machineId), j.user),
+      driverOf: async (machineId) => (await machineOf(machineId)).driver,
+      snapshotExists: async (handle, name) => (await driverFor(handle).snapshots.list(handle)).some((s) => s.name === name),
+      createSnapshot: async (handle, name) => void (await driverFor(handle).snapshots.create(handle, name)),
+      revertSnapshot: async (handle: DriverHandle, name) => void (await driverFor(handle).snapshots.revert(handle, name, { stopIfRunning: true })),
+      recordSnapshotName: async (j, name) => this.store.updateJob(j.id, { snapshotName: name, updatedAt: Date.now() }),
+      recordVerifyOutcome: async (j, outcome) => this.store.updateJob(j.id, { verifyOutcome: outcome, updatedAt: Date.now() }),
+    };
+  }
+}
+
+
