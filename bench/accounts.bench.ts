@@ -1,26 +1,17 @@
 // Account fixes end to end on a real lab host: `reset-password` (seal, API, agent, chpasswd +
 // chage, result) and `accounts verify` (a real SSH password login from the server), p50 over
 // 50 runs each. Needs root (it brings up a one-host lab).
-import { resolve } from "node:path";
 import { ApiClient } from "../src/client/api-client.js";
 import { sealedReset, sealedVerify } from "../src/cli/sealing.js";
-import { Lab } from "../src/lab/index.js";
-import { BIN, enrollToken, ms, startBenchServer, summary, verdict, waitReady } from "./common.js";
+import { ms, summary, verdict } from "./common.js";
+import { startBenchLabFleet } from "./lab-fleet.js";
 
 const RUNS = 50;
 
 export async function benchAccounts(): Promise<string[]> {
-  const lab = new Lab({ name: "benchacct", subnet: "10.231.90.0/24" });
-  await lab.up({ hosts: [] });
-  const server = await startBenchServer({ LIFELINE_HOST: lab.gatewayAddress });
+  const fleet = await startBenchLabFleet("benchacct", "10.231.90.0/24", ["lab-1"]);
+  const { server } = fleet;
   try {
-    const token = await enrollToken(server.url, server.token);
-    const repo = resolve(import.meta.dirname, "../..");
-    await lab.up({
-      hosts: ["lab-1"],
-      process: { argv: [process.execPath, BIN, "agent", "--server", server.url, "--name", "lab-1", "--state-dir", "/var/lib/lifeline-agent", "--log-level", "warn"], env: { LIFELINE_ENROLL_TOKEN: token }, binds: [{ source: repo }] },
-    });
-    await waitReady(server.url, server.token, 1);
     const client = new ApiClient(server.url, server.token);
     const resets: number[] = [];
     const verifies: number[] = [];
@@ -44,8 +35,7 @@ export async function benchAccounts(): Promise<string[]> {
       verdict("reset-password p50", r.p50, 300, "ms"),
     ];
   } finally {
-    await server.stop();
-    await lab.down({ purge: true });
+    await fleet.stop();
   }
 }
 

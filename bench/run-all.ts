@@ -2,6 +2,7 @@
 import { benchAccounts } from "./accounts.bench.js";
 import { benchAgentIdle } from "./agent-idle.bench.js";
 import { benchFanout } from "./fanout.bench.js";
+import { benchFixLogon } from "./fix-logon.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
 import { benchSnapshot } from "./snapshot.bench.js";
 import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   lab: benchLabUp,
   accounts: benchAccounts,
   snapshot: benchSnapshot,
+  "fix-logon": benchFixLogon,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

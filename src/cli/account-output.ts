@@ -1,5 +1,5 @@
 import { LifelineError, Username, type Account, type VerifyResult } from "../protocol/index.js";
-import { printKeyValues } from "./output.js";
+import { printKeyValues, safeText } from "./output.js";
 
 export function checkUsername(user: string): string {
   const parsed = Username.safeParse(user);
@@ -20,11 +20,11 @@ export function printAccount(a: Account): void {
     ["max days", a.maxDays ?? "-"],
     ["shell", a.shell],
   ]);
-  for (const line of a.evidence) process.stdout.write(`  - ${line}\n`);
+  for (const line of a.evidence) process.stdout.write(`  - ${safeText(line)}\n`);
 }
 
 export function verifyLine(v: VerifyResult): string {
-  return `login${v.address ? ` at ${v.address}` : ""}: ${v.outcome} (${v.detail.replace(/\s+/g, " ").trim()})`;
+  return `login${v.address ? ` at ${v.address}` : ""}: ${v.outcome} (${safeText(v.detail.replace(/\s+/g, " ").trim())})`;
 }
 
 /** Exit status for a verification: 0 only when a real login worked. */

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import type { Command } from "commander";
@@ -40,15 +40,30 @@ function cliConfigPath(): string {
  * Points the CLI at the lab server when the user has no CLI config yet or the config is the
  * lab's own (from an earlier `lab up`); otherwise says how to reach the lab.
  */
-function configureCli(lab: string, url: string, token: string): string {
+function configureCli(lab: string, labDir: string, url: string, token: string): string {
   const path = cliConfigPath();
-  const current = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { lab?: string }) : undefined;
+  let current: { lab?: string } | undefined;
+  try {
+    current = existsSync(path) ? (JSON.parse(readFileSync(path, "utf8")) as { lab?: string }) : undefined;
+  } catch {
+    current = {}; // unreadable: not ours to overwrite
+  }
   if (current && current.lab !== lab) {
-    return `your CLI config points elsewhere; use the lab with: export LIFELINE_SERVER=${url} LIFELINE_TOKEN=$(sudo cat ${"<lab dir>"}/server/admin-token)`;
+    return `your CLI config ${path} points elsewhere; use the lab with: export LIFELINE_SERVER=${url} LIFELINE_TOKEN=$(sudo cat ${join(labDir, "server", "admin-token")})`;
   }
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   writeFileSync(path, JSON.stringify({ server: url, token, lab }, null, 2) + "\n", { mode: 0o600 });
   return `CLI configured for the lab in ${path}`;
+}
+
+/** After `lab down`, a CLI config that pointed at the lab's server points nowhere: remove it. */
+function forgetCliConfig(lab: string): void {
+  const path = cliConfigPath();
+  try {
+    if ((JSON.parse(readFileSync(path, "utf8")) as { lab?: string }).lab === lab) rmSync(path);
+  } catch {
+    // none, or not ours
+  }
 }
 
 export function registerLabCommand(program: Command, trailingWords: () => readonly string[]): void {
@@ -99,10 +114,12 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       });
       const up = await labAction(() => theLab.up({ hosts: count, process: agentProcess }));
       await waitForAgents(client, up.hosts.map((h) => h.name));
+      // The one-time tokens are spent: take them out of the hosts' recorded process spec.
+      for (const h of up.hosts) if (tokens.has(h.name)) await labAction(() => theLab.start(h.name, { process: { ...agentProcess(h), env: {} } }));
       // Lab hosts are the lab driver's machines: snapshots and offline repair work at once.
       for (const h of up.hosts) await client.setDriver(h.name, { driver: "lab", version: 1, ref: { lab: theLab.name, host: h.name, labDir: theLab.labDir } });
       for (const h of up.hosts) process.stdout.write(`${h.name}  ${h.address}  ${h.running ? "running" : "stopped"}\n`);
-      process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, server.url, server.adminToken)}\n`);
+      process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, theLab.labDir, server.url, server.adminToken)}\n`);
     });
 
   lab
@@ -114,6 +131,7 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       const theLab = named(opts);
       await labAction(() => theLab.down({ purge: opts.purge }));
       await stopLabServer(theLab.labDir);
+      forgetCliConfig(theLab.name);
       process.stdout.write(`lab ${theLab.name} is down\n`);
     });
 

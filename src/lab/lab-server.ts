@@ -81,4 +81,5 @@ export async function stopLabServer(labDir: string): Promise<void> {
   }
   rmSync(pidFile(labDir), { force: true });
   rmSync(dataDir(labDir), { recursive: true, force: true });
+  rmSync(join(labDir, "server.log"), { force: true });
 }

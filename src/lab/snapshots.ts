@@ -7,7 +7,8 @@
  *
  * Callers (the Lab) hold the lab lock for everything here except list and the hashing.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { Worker } from "node:worker_threads";
 import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
@@ -309,23 +310,42 @@ export async function deleteSnapshot(dir: string, host: string, name: string): P
 
 // --- hashing -------------------------------------------------------------------------------
 
-/** sha256 of the file's whole content, "sha256:<hex>" (equal to `sha256sum FILE`). */
-export async function hashFile(file: string, abort?: AbortSignal): Promise<string> {
-  const fh = await open(file, "r");
-  try {
-    const hash = createHash("sha256");
-    // OpenSSL's SHA-NI path hashes about 1.4 GB/s here, 7x coreutils' sha256sum.
-    const buf = Buffer.allocUnsafe(8 << 20);
-    for (;;) {
-      abort?.throwIfAborted();
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-    }
-    return `sha256:${hash.digest("hex")}`;
-  } finally {
-    await fh.close();
+// The hashing loop runs in a worker thread: a disk is gigabytes, and hashing it on the main
+// thread would stall the server's event loop (every API call and agent message) meanwhile.
+const HASH_WORKER = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { openSync, readSync, closeSync } = require("node:fs");
+const { createHash } = require("node:crypto");
+const fd = openSync(workerData.file, "r");
+try {
+  const hash = createHash("sha256");
+  const buf = Buffer.allocUnsafe(8 << 20);
+  for (;;) {
+    const n = readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    hash.update(buf.subarray(0, n));
   }
+  parentPort.postMessage("sha256:" + hash.digest("hex"));
+} finally {
+  closeSync(fd);
+}
+`;
+
+/** sha256 of the file's whole content, "sha256:<hex>" (equal to `sha256sum FILE`). */
+export function hashFile(file: string, abort?: AbortSignal): Promise<string> {
+  return new Promise((resolve, reject) => {
+    abort?.throwIfAborted();
+    // OpenSSL's SHA-NI path hashes about 1.4 GB/s here, 7x coreutils' sha256sum.
+    const worker = new Worker(HASH_WORKER, { eval: true, workerData: { file } });
+    const onAbort = () => void worker.terminate().then(() => reject(abort!.reason));
+    abort?.addEventListener("abort", onAbort, { once: true });
+    worker.once("message", (sum: string) => resolve(sum));
+    worker.once("error", reject);
+    worker.once("exit", () => {
+      abort?.removeEventListener("abort", onAbort);
+      reject(new Error(`hashing ${file} stopped`)); // no-op once resolved
+    });
+  });
 }
 
 interface PendingHash {

@@ -64,8 +64,6 @@ export const ResetPasswordRequest = z.object({
   opId: Id,
   expiresAt: Timestamp,
   sealed: Sealed,
-  /** The same password sealed to the server's key, opened only in memory to verify a login. */
-  sealedForVerify: Sealed.optional(),
   mustChange: z.boolean().default(false),
   allowSystem: z.boolean().default(false),
 });

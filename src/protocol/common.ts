@@ -24,6 +24,8 @@ export const MachineFacts = z.object({
   kernel: z.string().max(256),
   hostname: z.string().max(255),
   addresses: z.array(z.string().max(64)).max(64),
+  /** SHA256 fingerprints (OpenSSH style) of the machine's sshd host keys: a login check trusts only these. */
+  sshHostKeys: z.array(z.string().regex(/^SHA256:[A-Za-z0-9+/]{43}$/)).max(16).default([]),
 });
 export type MachineFacts = z.infer<typeof MachineFacts>;
 

@@ -93,12 +93,13 @@ export function diagnose(passwd: PasswdEntry, shadow: ShadowEntry | undefined, n
     problems.push("disabled");
     evidence.push(`login shell is ${passwd.shell}`);
   }
-  if (hash.startsWith("!")) {
+  if (hash === "*" || hash === "!" || hash === "!!" || hash === "!*") {
+    // No hash behind the marker: useradd without a password, or a locked empty one.
+    problems.push("no-password");
+    evidence.push(`no password is set (hash field is "${hash}")`);
+  } else if (hash.startsWith("!")) {
     problems.push("locked");
     evidence.push("password is locked (hash starts with '!')");
-  } else if (hash === "*" || hash === "!!") {
-    problems.push("no-password");
-    evidence.push(`no password can match (hash field is "${hash}")`);
   } else if (hash === "") {
     problems.push("no-password");
     evidence.push("password field is empty");

@@ -41,12 +41,27 @@ export function openVerifyPassword(seal: ServerKey, verify: NonNullable<JobRecor
   return password;
 }
 
+/** Nonces of verify requests already used, until they expire: a captured request cannot be replayed. */
+const usedVerifyNonces = new Map<string, number>();
+const MAX_VERIFY_VALIDITY_MS = 15 * 60_000;
+
+/** For direct verify calls (not jobs, which reuse their own sealed password on resume). */
+export function consumeVerifyNonce(binding: { nonce: string; expiresAt: number }): void {
+  const now = Date.now();
+  for (const [nonce, until] of usedVerifyNonces) if (until < now) usedVerifyNonces.delete(nonce);
+  if (binding.expiresAt <= now || binding.expiresAt > now + MAX_VERIFY_VALIDITY_MS) {
+    throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password has expired or claims too long a validity");
+  }
+  if (usedVerifyNonces.has(binding.nonce)) throw new LifelineError("OP_REPLAYED", "This verify request was already used; seal the password again");
+  usedVerifyNonces.set(binding.nonce, binding.expiresAt);
+}
+
 export async function verifyWithSealed(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Promise<VerifyResult> {
   const password = openVerifyPassword(seal, verify, machine, user);
   try {
     const host = loginAddress(machine);
     if (!host) return { outcome: "unreachable", detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
-    return await verifySshLogin({ host, user, password: password.toString("utf8") });
+    return await verifySshLogin({ host, user, password: password.toString("utf8"), hostKeys: machine.facts?.sshHostKeys ?? [] });
   } finally {
     password.fill(0);
   }

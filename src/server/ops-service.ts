@@ -148,7 +148,7 @@ export class OpsService {
    * is not connected (no queueing: a password reset should not fire hours later).
    */
   async runAndWait(principal: Principal, machine: MachineRecord, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}): Promise<OpRecord> {
-    if (!this.link?.isConnected(machine.id)) throw notReady(machine, spec.kind);
+    if (!this.link?.isConnected(machine.id)) throw notReady(machine, OP_VERBS[spec.kind]);
     if (opts.opId && (await this.store.getOp(opts.opId))) throw new LifelineError("OP_REPLAYED", `Op id "${opts.opId}" was already used: a sealed secret works for one op only`);
     const now = Date.now();
     const op = this.newOp(principal, newId(), machine, spec, now, DATA_OP_DELIVERY_MS, opts.opId, opts.expiresAt);
@@ -318,6 +318,16 @@ export class OpsService {
     return op;
   }
 }
+
+/** How error messages name each op kind ("Cannot <verb> on ..."). */
+const OP_VERBS: Record<OpSpec["kind"], string> = {
+  run: "run a script",
+  "accounts.list": "list accounts",
+  "accounts.inspect": "diagnose an account",
+  "accounts.expire": "expire a password",
+  "accounts.clear-flag": "clear the must-change flag",
+  "accounts.reset-password": "reset a password",
+};
 
 function notReady(machine: MachineRecord, what: string): LifelineError {
   const since = machine.statusSince ? ` ${ago(machine.statusSince)}` : "";

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { Client } from "ssh2";
 import type { VerifyOutcome, VerifyResult } from "../protocol/index.js";
 
@@ -11,13 +11,14 @@ const NEW_PASSWORD_PROMPT = /new password|(re)?type new/i;
  * A real password login over SSH that must reach a shell and run a command: the proof that a
  * fix worked, made from the server rather than taken from the agent's word.
  */
-export function verifySshLogin(opts: { host: string; port?: number; user: string; password: string; timeoutMs?: number }): Promise<VerifyResult> {
+export function verifySshLogin(opts: { host: string; port?: number; user: string; password: string; timeoutMs?: number; hostKeys?: readonly string[] }): Promise<VerifyResult> {
   const started = Date.now();
   const marker = `lifeline-verify-${randomBytes(6).toString("hex")}`;
   return new Promise((resolve) => {
     const client = new Client();
     let settled = false;
     let transcript = "";
+    let hostKeyMismatch = false;
     const done = (outcome: VerifyOutcome, detail: string) => {
       if (settled) return;
       settled = true;
@@ -47,11 +48,31 @@ export function verifySshLogin(opts: { host: string; port?: number; user: string
       });
     });
     client.on("error", (err: Error & { level?: string }) => {
+      if (hostKeyMismatch) return done("unreachable", "the SSH host key does not match any key the machine's agent reported; password not sent");
       if (MUST_CHANGE.test(transcript + err.message)) return done("must-change", transcript.trim() || err.message);
       if (err.level === "client-authentication") return done("bad-password", "the server refused the password");
       done("unreachable", err.message);
     });
-    client.on("close", () => clearTimeout(timer));
-    client.connect({ host: opts.host, port: opts.port ?? 22, username: opts.user, password: opts.password, tryKeyboard: true, readyTimeout: opts.timeoutMs ?? 15_000 });
+    client.on("close", () => {
+      clearTimeout(timer);
+      // sshd closes without an auth error when PAM's account stage refuses (disabled, inactive).
+      done(MUST_CHANGE.test(transcript) ? "must-change" : "denied", transcript.trim() || "the server closed the connection before a shell ran (account refused)");
+    });
+    client.connect({
+      host: opts.host,
+      port: opts.port ?? 22,
+      username: opts.user,
+      password: opts.password,
+      tryKeyboard: true,
+      readyTimeout: opts.timeoutMs ?? 15_000,
+      // The password goes only to the sshd whose host key the machine's own agent reported.
+      hostVerifier: (key: Buffer) => {
+        if (!opts.hostKeys?.length) return true;
+        const ok = opts.hostKeys.includes(`SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`);
+        hostKeyMismatch = !ok;
+        return ok;
+      },
+    });
+
   });
 }

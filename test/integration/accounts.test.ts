@@ -147,6 +147,29 @@ describe("accounts: diagnose and fix must-change-password on Linux, online", () 
     expect(await shadowOf()).toBe(before);
   });
 
+  it("verify trusts only the sshd host keys the agent reported, answers for refused accounts, and refuses a replay", async () => {
+    const { verifySshLogin } = await import("../../src/server/verify-login.js");
+    const machine = await env.fleet.machine("lab-1");
+    const keys = (machine.facts as { sshHostKeys: string[] }).sshHostKeys;
+    expect(keys.length).toBeGreaterThan(0);
+    const good = await verifySshLogin({ host: host(), user: "bob", password: BOB.password, hostKeys: keys });
+    expect(good.outcome).toBe("ok");
+    const forged = await verifySshLogin({ host: host(), user: "bob", password: BOB.password, hostKeys: [`SHA256:${"A".repeat(43)}`] });
+    expect(forged).toMatchObject({ outcome: "unreachable", detail: expect.stringContaining("host key does not match") });
+
+    await env.lab.exec("lab-1", ["chage", "-E", "1", "bob"]); // account expired in 1970: PAM refuses it
+    const disabled = await env.fleet.cli(["accounts", "verify", "lab-1", "bob", "--password-stdin"], { input: `${BOB.password}\n` });
+    expect(disabled.code).toBe(1);
+    expect(disabled.stdout).toMatch(/: (denied|must-change) \(/);
+    await env.lab.exec("lab-1", ["chage", "-E", "-1", "bob"]);
+
+    const { sealedVerify } = await import("../../src/cli/sealing.js");
+    const { ApiClient } = await import("../../src/client/api-client.js");
+    const body = await sealedVerify(new ApiClient(env.fleet.url, env.fleet.adminToken), "lab-1", "bob", BOB.password);
+    expect((await env.fleet.api("POST", "/v1/machines/lab-1/accounts/bob/verify", body)).json.outcome).toBe("ok");
+    expect((await env.fleet.api("POST", "/v1/machines/lab-1/accounts/bob/verify", body)).json.code).toBe("OP_REPLAYED");
+  });
+
   it("says AGENT_NOT_READY with the reason when the machine's agent is down", async () => {
     await env.lab.stop("lab-2");
     await env.fleet.waitStatus("lab-2", "NotReady", "disconnected");

@@ -2,7 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ALICE } from "../../src/lab/index.js";
+import { ALICE, defaultCacheDir } from "../../src/lab/index.js";
 import { sshExec } from "../helpers/lab.js";
 import { runLifeline, tempDir } from "../helpers/processes.js";
 
@@ -11,7 +11,8 @@ describe("lifeline lab (CLI)", () => {
   const dir = tempDir("labcli");
   const name = `c${process.pid.toString(36).slice(-4)}`;
   const subnet = "10.231.77.0/24";
-  const env = { PATH: process.env.PATH, HOME: dir.path, XDG_CONFIG_HOME: join(dir.path, "config") };
+  // HOME stays the real one: the lab's image cache (~/.cache/lifeline) is shared, not rebuilt.
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, XDG_CONFIG_HOME: join(dir.path, "config") };
   const lifeline = (...args: string[]) => runLifeline(args, env);
 
   beforeAll(async () => {
@@ -33,6 +34,11 @@ describe("lifeline lab (CLI)", () => {
     expect(list.stdout).toMatch(/lab-2\s+Ready/);
     const run = await lifeline("run", "lab-2", "--", "hostname");
     expect(run.stdout).toBe("lab-2\n");
+    // The spent one-time enrollment tokens are not kept in the lab's state.
+    const state = readFileSync(join(defaultCacheDir(), "labs", name, "state.json"), "utf8");
+    expect(state).not.toContain("lle_");
+    const shown = JSON.parse((await lifeline("machines", "show", "lab-1", "-o", "json")).stdout);
+    expect(shown.driver).toMatchObject({ driver: "lab", ref: { lab: name, host: "lab-1" } });
   });
 
   it("gives a root shell into a host and a real ssh login", async () => {
@@ -70,6 +76,7 @@ describe("lifeline lab (CLI)", () => {
       .map((p) => { try { return readFileSync(`/proc/${p}/cmdline`, "utf8"); } catch { return ""; } })
       .filter((c) => c.includes(`labs/${name}/server`));
     expect(servers).toEqual([]);
+    expect(() => readFileSync(join(dir.path, "config", "lifeline", "cli.json"))).toThrow(); // the lab's CLI config went with it
     const status = await lifeline("lab", "status", "--name", name);
     expect(status.stdout).toContain("down; server not running");
   });

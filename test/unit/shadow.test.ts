@@ -37,7 +37,7 @@ describe("account diagnosis from passwd + shadow", () => {
     ["dave", "locked", "locked"],
     ["erin", "disabled", "login shell is /usr/sbin/nologin"],
     ["frank", "disabled", "account expired on day"],
-    ["grace", "no-password", "no password can match"],
+    ["grace", "no-password", "no password is set"],
     ["heidi", "ok", "password login is possible"],
   ])("%s is %s", (name, state, evidence) => {
     expect(byName[name]!.state).toBe(state);

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { checkUsername, printAccount } from "../account-output.js";
 import { contextOf } from "../context.js";
-import { printJson } from "../output.js";
+import { printJson, safeText } from "../output.js";
 
 export function registerAccountsShow(accounts: Command): void {
   for (const [name, description] of [
@@ -19,7 +19,7 @@ export function registerAccountsShow(accounts: Command): void {
         if (format === "json") return printJson(account);
         if (name === "diagnose") {
           process.stdout.write(`${account.name}: ${account.state}\n`);
-          for (const line of account.evidence) process.stdout.write(`  - ${line}\n`);
+          for (const line of account.evidence) process.stdout.write(`  - ${safeText(line)}\n`);
           return;
         }
         printAccount(account);

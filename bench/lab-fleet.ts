@@ -1,0 +1,39 @@
+import { resolve } from "node:path";
+import { Lab } from "../src/lab/index.js";
+import { BIN, api, enrollToken, startBenchServer, waitReady } from "./common.js";
+
+/** A one-lab benchmark fleet: a real server on the lab gateway and hosts with real agents. */
+export async function startBenchLabFleet(name: string, subnet: string, hosts: string[]) {
+  const lab = new Lab({ name, subnet });
+  await lab.up({ hosts: [] });
+  const server = await startBenchServer({ LIFELINE_HOST: lab.gatewayAddress });
+  try {
+    const tokens = new Map<string, string>();
+    for (const h of hosts) tokens.set(h, await enrollToken(server.url, server.token));
+    const repo = resolve(import.meta.dirname, "../..");
+    await lab.up({
+      hosts,
+      process: (h) => ({
+        argv: [process.execPath, BIN, "agent", "--server", server.url, "--name", h.name, "--state-dir", "/var/lib/lifeline-agent", "--log-level", "warn"],
+        env: { LIFELINE_ENROLL_TOKEN: tokens.get(h.name)! },
+        binds: [{ source: repo }],
+      }),
+    });
+    await waitReady(server.url, server.token, hosts.length);
+    for (const h of hosts) {
+      await api(server.url, server.token, "PATCH", `/v1/machines/${h}/driver`, { handle: { driver: "lab", version: 1, ref: { lab: name, host: h, labDir: lab.labDir } } });
+    }
+  } catch (err) {
+    await server.stop();
+    await lab.down({ purge: true });
+    throw err;
+  }
+  return {
+    lab,
+    server,
+    async stop() {
+      await server.stop();
+      await lab.down({ purge: true });
+    },
+  };
+}
