@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { agentHostProcess } from "../src/lab/agent-process.js";
 import { Lab } from "../src/lab/index.js";
 import { BIN, api, enrollToken, startBenchServer, waitReady } from "./common.js";
 
@@ -10,15 +10,7 @@ export async function startBenchLabFleet(name: string, subnet: string, hosts: st
   try {
     const tokens = new Map<string, string>();
     for (const h of hosts) tokens.set(h, await enrollToken(server.url, server.token));
-    const repo = resolve(import.meta.dirname, "../..");
-    await lab.up({
-      hosts,
-      process: (h) => ({
-        argv: [process.execPath, BIN, "agent", "--server", server.url, "--name", h.name, "--state-dir", "/var/lib/lifeline-agent", "--log-level", "warn"],
-        env: { LIFELINE_ENROLL_TOKEN: tokens.get(h.name)! },
-        binds: [{ source: repo }],
-      }),
-    });
+    await lab.up({ hosts, process: (h) => agentHostProcess({ binary: BIN, serverUrl: server.url, name: h.name, enrollToken: tokens.get(h.name) }) });
     await waitReady(server.url, server.token, hosts.length);
     for (const h of hosts) {
       await api(server.url, server.token, "PATCH", `/v1/machines/${h}/driver`, { handle: { driver: "lab", version: 1, ref: { lab: name, host: h, labDir: lab.labDir } } });

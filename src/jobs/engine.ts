@@ -15,7 +15,10 @@ export interface StepOutcome {
  * step interrupted by a crash can simply run again; plus how to roll back.
  */
 export interface Runbook {
-  steps: readonly StepName[];
+  /** The steps, in order; a step may change the plan (e.g. choose the offline path). */
+  steps(job: JobRecord): readonly StepName[];
+  /** After a failed step: put the machine back in service (e.g. give a repaired disk back). */
+  cleanup?(job: JobRecord): Promise<void>;
   run(step: StepName, job: JobRecord): Promise<StepOutcome>;
   /** Undo what the job did (revert the snapshot); returns a line for the record. */
   rollback(job: JobRecord): Promise<string>;
@@ -75,8 +78,9 @@ export class JobEngine {
     let job = (await this.store.getJob(jobId))!;
     const runbook = this.runbookFor(job);
     if (job.state === "running") {
-      for (const name of runbook.steps) {
+      for (let i = 0; i < runbook.steps(job).length; i++) {
         job = (await this.store.getJob(jobId))!;
+        const name = runbook.steps(job)[i]!;
         const step = job.steps.find((s) => s.name === name);
         if (step && (step.state === "done" || step.state === "skipped")) continue;
         await this.save(job, { steps: withStep(job.steps, name, { state: "running", startedAt: step?.startedAt ?? Date.now() }) });
@@ -87,7 +91,14 @@ export class JobEngine {
         } catch (err) {
           const error = err instanceof LifelineError ? { code: err.code, message: err.message } : { code: "INTERNAL", message: (err as Error).message };
           job = (await this.store.getJob(jobId))!;
-          await this.save(job, { state: "failed", error, steps: withStep(job.steps, name, { state: "failed", finishedAt: Date.now(), detail: error.message }) });
+          await this.save(job, { steps: withStep(job.steps, name, { state: "failed", finishedAt: Date.now(), detail: error.message }) });
+          try {
+            await runbook.cleanup?.((await this.store.getJob(jobId))!);
+          } catch (cleanupErr) {
+            error.message += `; putting the machine back failed too: ${(cleanupErr as Error).message}`;
+          }
+          job = (await this.store.getJob(jobId))!;
+          await this.save(job, { state: "failed", error });
           job = (await this.store.getJob(jobId))!;
           if (job.params.rollbackOnFailure && runbook.canRollback(job)) {
             await this.save(job, { state: "rolling-back" });

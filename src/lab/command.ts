@@ -9,18 +9,8 @@ import { isLabError } from "./errors.js";
 import { buildImage } from "./image.js";
 import { Lab, DEFAULT_LAB_NAME } from "./lab.js";
 import { labServerInfo, startLabServer, stopLabServer } from "./lab-server.js";
-import type { HostProcessSpec } from "./state.js";
+import { agentHostProcess } from "./agent-process.js";
 
-const AGENT_STATE_DIR = "/var/lib/lifeline-agent";
-
-/** The lifeline.js being run, and the folders a host must see to run it (bind-mounted read-only). */
-function agentRuntime(): { binary: string; binds: { source: string }[] } {
-  const binary = resolve(process.argv[1]!);
-  const repo = resolve(dirname(binary), "../..");
-  const nodePrefix = resolve(dirname(process.execPath), "..");
-  const sources = [repo, nodePrefix].filter((dir, i, all) => !all.some((other, j) => j !== i && dir.startsWith(other + "/")));
-  return { binary, binds: [...new Set(sources)].map((source) => ({ source })) };
-}
 
 /** Lab errors leave the CLI like every other error: one line, a code, an exit status. */
 async function labAction<T>(work: () => Promise<T>): Promise<T> {
@@ -96,8 +86,8 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LifelineError("USAGE", `Invalid --port "${opts.port}"`);
       const theLab = named(opts);
       await labAction(() => theLab.up({ hosts: [] })); // network first: the server listens on it
-      const runtime = agentRuntime();
-      const server = await labAction(() => startLabServer({ labDir: theLab.labDir, host: theLab.gatewayAddress, port, binary: runtime.binary }));
+      const binary = resolve(process.argv[1]!);
+      const server = await labAction(() => startLabServer({ labDir: theLab.labDir, host: theLab.gatewayAddress, port, binary }));
       const client = new ApiClient(server.url, server.adminToken);
       const status = await theLab.status();
       const known = new Set(status.hosts.map((h) => h.name));
@@ -106,16 +96,11 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
         const name = `lab-${i}`;
         if (!known.has(name)) tokens.set(name, (await client.createToken({ kind: "enroll", name: `lab ${name}`, ttlSeconds: 600 })).token);
       }
-      const agentProcess = (h: { name: string }): HostProcessSpec => ({
-        argv: [process.execPath, runtime.binary, "agent", "--server", server.url, "--name", h.name, "--state-dir", AGENT_STATE_DIR, "--log-level", "warn"],
-        // The one-time token goes in the environment, not argv; it is spent at the first start.
-        env: tokens.has(h.name) ? { LIFELINE_ENROLL_TOKEN: tokens.get(h.name)! } : {},
-        binds: runtime.binds,
-      });
+      const agentProcess = (h: { name: string }) => agentHostProcess({ binary, serverUrl: server.url, name: h.name, enrollToken: tokens.get(h.name) });
       const up = await labAction(() => theLab.up({ hosts: count, process: agentProcess }));
       await waitForAgents(client, up.hosts.map((h) => h.name));
       // The one-time tokens are spent: take them out of the hosts' recorded process spec.
-      for (const h of up.hosts) if (tokens.has(h.name)) await labAction(() => theLab.start(h.name, { process: { ...agentProcess(h), env: {} } }));
+      for (const h of up.hosts) if (tokens.has(h.name)) await labAction(() => theLab.start(h.name, { process: agentHostProcess({ binary, serverUrl: server.url, name: h.name }) }));
       // Lab hosts are the lab driver's machines: snapshots and offline repair work at once.
       for (const h of up.hosts) await client.setDriver(h.name, { driver: "lab", version: 1, ref: { lab: theLab.name, host: h.name, labDir: theLab.labDir } });
       for (const h of up.hosts) process.stdout.write(`${h.name}  ${h.address}  ${h.running ? "running" : "stopped"}\n`);

@@ -41,11 +41,10 @@ async function prepareRoot(root: string, host: HostState, peers: readonly HostSt
   }
 }
 
-/** The service argv with its environment applied by env(1) inside the host. */
+/** The service argv. Its environment travels in the boot chain's environment, not in argv:
+ * argv is readable by every user in /proc, environ only by root (enrollment tokens go there). */
 function serviceArgv(spec: HostProcessSpec | undefined): string[] {
-  if (!spec) return [];
-  const env = Object.entries(spec.env ?? {}).map(([k, v]) => `${k}=${v}`);
-  return env.length > 0 ? ["/usr/bin/env", ...env, ...spec.argv] : spec.argv;
+  return spec ? spec.argv : [];
 }
 
 function bindArgs(spec: HostProcessSpec | undefined): string[] {
@@ -119,7 +118,7 @@ export async function bootHost(
         "--",
         ...serviceArgv(host.process),
       ],
-      { detached: true, stdio: ["ignore", log.fd, log.fd], env: systemEnv({ TERM: "dumb" }) },
+      { detached: true, stdio: ["ignore", log.fd, log.fd], env: systemEnv({ TERM: "dumb", ...host.process?.env }) },
     );
     child.on("error", () => undefined);
     child.unref();

@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   ACCOUNT_CHANGE_FAILED: { http: 500, exit: 5 },
   OP_TIMED_OUT: { http: 504, exit: 5 },
   JOB_NOT_FOUND: { http: 404, exit: 4 },
+  SHADOW_INVALID: { http: 422, exit: 5 },
   JOB_CONFLICT: { http: 409, exit: 5 },
   NO_DRIVER: { http: 409, exit: 5 },
   LOGIN_NOT_VERIFIED: { http: 500, exit: 1 },

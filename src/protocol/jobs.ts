@@ -8,7 +8,9 @@ export const isJobActive = (s: JobState) => s === "running" || s === "rolling-ba
 
 export const StepState = z.enum(["pending", "running", "done", "skipped", "failed"]);
 export const FIX_LOGON_STEPS = ["check-agent", "diagnose", "snapshot", "fix", "verify"] as const;
-export const StepName = z.enum([...FIX_LOGON_STEPS, "rollback"]);
+/** With no agent: the disk is repaired from outside the machine instead of the online fix. */
+export const OFFLINE_FIX_STEPS = ["stop", "attach", "edit", "repair-agent", "detach", "start"] as const;
+export const StepName = z.enum([...FIX_LOGON_STEPS, ...OFFLINE_FIX_STEPS, "rollback"]);
 export type StepName = z.infer<typeof StepName>;
 
 export const JobStep = z.object({
@@ -27,6 +29,8 @@ export const FixLogonParams = z.object({
   mode: z.enum(["new-password", "keep-password"]),
   snapshot: z.boolean(),
   rollbackOnFailure: z.boolean(),
+  /** Offline path: also re-enable the Lifeline agent on the disk. */
+  repairAgent: z.boolean().default(false),
   /** new-password: sealed to the agent, bound to fixOpId; the op id is chosen by the client. */
   fixOpId: Id,
   fixExpiresAt: Timestamp,
@@ -48,6 +52,8 @@ export const Job = z.object({
   createdBy: z.string(),
   updatedAt: Timestamp,
   snapshotName: z.string().nullable(),
+  /** online (through the agent) or offline (disk repair), decided by the first step. */
+  path: z.enum(["online", "offline"]).nullable(),
   verifyOutcome: VerifyOutcome.nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
 });
@@ -58,6 +64,7 @@ export const FixLogonRequest = z.object({
   keepPassword: z.boolean().default(false),
   noSnapshot: z.boolean().default(false),
   rollbackOnFailure: z.boolean().default(false),
+  repairAgent: z.boolean().default(false),
   dryRun: z.boolean().default(false),
   fixOpId: Id,
   fixExpiresAt: Timestamp,

@@ -18,22 +18,49 @@ export interface FixLogonPorts {
   revertSnapshot(handle: DriverHandle, name: string): Promise<void>;
   /** Records the snapshot name on the job before it is created (so it can never leak). */
   recordSnapshotName(job: JobRecord, name: string): Promise<void>;
+  /** Records the path (and the offline steps in place of the online fix). */
+  recordPath(job: JobRecord, path: "online" | "offline"): Promise<void>;
+  canRepairOffline(handle: DriverHandle): boolean;
+  powerStop(handle: DriverHandle): Promise<void>;
+  powerStart(handle: DriverHandle): Promise<void>;
+  /** Attaches the stopped machine's disk (idempotent) and returns where it is mounted. */
+  attach(handle: DriverHandle): Promise<string>;
+  detach(handle: DriverHandle): Promise<void>;
+  /** Edits the account on the mounted disk; the same job always writes the same bytes. */
+  editOffline(job: JobRecord, mountPath: string): Promise<{ before: Account; after: Account }>;
+  repairAgentOffline(mountPath: string): Promise<string[]>;
   recordVerifyOutcome(job: JobRecord, outcome: VerifyResult["outcome"]): Promise<void>;
 }
 
 export const FIX_LOGON_STEP_NAMES = ["check-agent", "diagnose", "snapshot", "fix", "verify"] as const satisfies readonly StepName[];
+export const OFFLINE_STEP_NAMES = ["check-agent", "diagnose", "snapshot", "stop", "attach", "edit", "repair-agent", "detach", "start", "verify"] as const satisfies readonly StepName[];
+// How long a machine repaired offline may take to boot and answer on SSH again.
+const BOOT_WAIT_MS = 90_000;
 
 export function snapshotNameFor(job: JobRecord): string {
   return `fix-logon-${job.id}`;
 }
 
 export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
-  const steps: Record<(typeof FIX_LOGON_STEP_NAMES)[number], (job: JobRecord) => Promise<StepOutcome>> = {
+  const handleOf = async (job: JobRecord): Promise<DriverHandle> => {
+    const handle = await ports.driverOf(job.machineId);
+    if (!handle) throw new LifelineError("NO_DRIVER", `"${job.machineName}" has no driver: lifeline machines set-driver`);
+    return handle;
+  };
+  const steps: Record<(typeof OFFLINE_STEP_NAMES)[number] | "fix", (job: JobRecord) => Promise<StepOutcome>> = {
     async "check-agent"(job) {
       const status = await ports.agentStatus(job.machineId);
-      return status.ready
-        ? { state: "done", detail: "agent is Ready" }
-        : { state: "done", detail: `agent is NotReady (${status.reason ?? "disconnected"}): the online fix cannot run` };
+      if (status.ready) {
+        await ports.recordPath(job, "online");
+        return { state: "done", detail: "agent is Ready: online fix" };
+      }
+      const handle = await ports.driverOf(job.machineId);
+      if (handle && ports.canRepairOffline(handle)) {
+        await ports.recordPath(job, "offline");
+        return { state: "done", detail: `agent is NotReady (${status.reason ?? "disconnected"}): offline repair of the disk through the ${handle.driver} driver` };
+      }
+      await ports.recordPath(job, "online");
+      return { state: "done", detail: `agent is NotReady (${status.reason ?? "disconnected"}) and no driver can repair the disk offline` };
     },
     async diagnose(job) {
       if (!(await ports.agentStatus(job.machineId)).ready) return { state: "skipped", detail: "agent NotReady: cannot diagnose online" };
@@ -57,7 +84,7 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       if (!job.snapshotName) await ports.recordSnapshotName(job, name);
       if (!(await ports.snapshotExists(handle, name))) await ports.createSnapshot(handle, name);
       const after = await ports.agentStatus(job.machineId);
-      if (!after.ready) {
+      if (!after.ready && job.path !== "offline") {
         const error = { code: "AGENT_NOT_READY", message: `agent is NotReady (${after.reason ?? "disconnected"}); disk snapshot ${name} taken. The offline repair path (no agent) comes with the offline-repair feature.` };
         return { state: "done", detail: `snapshot ${name}`, finish: { state: "stopped", error } };
       }
@@ -68,16 +95,57 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       const action = job.params.mode === "new-password" ? "new password set" : "must-change flag cleared, password kept";
       return { state: "done", detail: `${action}; account now ${account.state}` };
     },
+    async stop(job) {
+      await ports.powerStop(await handleOf(job));
+      return { state: "done", detail: "machine stopped" };
+    },
+    async attach(job) {
+      return { state: "done", detail: `disk attached at ${await ports.attach(await handleOf(job))}` };
+    },
+    async edit(job) {
+      const { before, after } = await ports.editOffline(job, await ports.attach(await handleOf(job)));
+      const action = job.params.mode === "new-password" ? "new password hash written" : "must-change cleared, password kept";
+      return { state: "done", detail: `etc/shadow on the disk: ${before.state} -> ${after.state} (${action})` };
+    },
+    async "repair-agent"(job) {
+      if (!job.params.repairAgent) return { state: "skipped", detail: "not asked (--repair-agent)" };
+      const changes = await ports.repairAgentOffline(await ports.attach(await handleOf(job)));
+      return { state: "done", detail: changes.length ? changes.join("; ") : "the agent was already enabled on the disk" };
+    },
+    async detach(job) {
+      await ports.detach(await handleOf(job));
+      return { state: "done", detail: "disk given back" };
+    },
+    async start(job) {
+      await ports.powerStart(await handleOf(job));
+      return { state: "done", detail: "machine started" };
+    },
     async verify(job) {
       if (!job.params.verify) return { state: "skipped", detail: "no password given to verify a login with" };
-      const result = await ports.verify(job);
+      // After an offline repair the machine is booting: wait for its sshd to answer.
+      let result = await ports.verify(job);
+      const deadline = Date.now() + (job.path === "offline" ? BOOT_WAIT_MS : 0);
+      while (result.outcome === "unreachable" && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        result = await ports.verify(job);
+      }
       await ports.recordVerifyOutcome(job, result.outcome);
       if (result.outcome !== "ok") throw new LifelineError("LOGIN_NOT_VERIFIED", `a real login still fails: ${result.outcome} (${result.detail})`);
       return { state: "done", detail: `login verified at ${result.address} (${result.durationMs} ms)` };
     },
   };
   return {
-    steps: FIX_LOGON_STEP_NAMES,
+    steps: (job) => (job.path === "offline" ? OFFLINE_STEP_NAMES : FIX_LOGON_STEP_NAMES),
+    async cleanup(job) {
+      if (job.path !== "offline") return;
+      const touched = job.steps.some((s) => (s.name === "attach" || s.name === "edit") && s.state !== "pending");
+      const returned = job.steps.some((s) => s.name === "start" && s.state === "done");
+      if (!touched || returned) return;
+      // The disk is never left attached: give it back and start the machine as it was.
+      const handle = await handleOf(job);
+      await ports.detach(handle);
+      await ports.powerStart(handle);
+    },
     run: (step, job) => {
       const fn = steps[step as keyof typeof steps];
       if (!fn) throw new LifelineError("INTERNAL", `fix-logon has no step ${step}`);

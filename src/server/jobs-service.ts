@@ -13,7 +13,10 @@ import {
   type OpSpec,
   type VerifyResult,
 } from "../protocol/index.js";
-import { FIX_LOGON_STEP_NAMES, fixLogonRunbook, type FixLogonPorts } from "../runbooks/fix-logon.js";
+import { FIX_LOGON_STEP_NAMES, OFFLINE_STEP_NAMES, fixLogonRunbook, type FixLogonPorts } from "../runbooks/fix-logon.js";
+import { editShadowOnDisk } from "../repair/shadow-file.js";
+import { reenableAgentOnDisk } from "../repair/agent-on-disk.js";
+import { cryptSalt, sha512Crypt } from "../repair/sha512-crypt.js";
 import type { JobRecord, MachineRecord, OpRecord, Store } from "../store/index.js";
 import type { AuditLog } from "./audit.js";
 import type { Principal } from "./auth.js";
@@ -98,6 +101,7 @@ export class JobsService {
       createdBy: principal.label,
       updatedAt: now,
       snapshotName: null,
+      path: null,
       verifyOutcome: null,
       error: null,
       params: {
@@ -105,6 +109,7 @@ export class JobsService {
         mode: request.keepPassword ? "keep-password" : "new-password",
         snapshot: !request.noSnapshot,
         rollbackOnFailure: request.rollbackOnFailure,
+        repairAgent: request.repairAgent,
         fixOpId: request.fixOpId,
         fixExpiresAt: request.fixExpiresAt,
         ...(request.sealed ? { sealed: request.sealed } : {}),
@@ -159,6 +164,32 @@ export class JobsService {
       revertSnapshot: async (handle: DriverHandle, name) => void (await driverFor(handle).snapshots.revert(handle, name, { stopIfRunning: true })),
       recordSnapshotName: async (j, name) => this.store.updateJob(j.id, { snapshotName: name, updatedAt: Date.now() }),
       recordVerifyOutcome: async (j, outcome) => this.store.updateJob(j.id, { verifyOutcome: outcome, updatedAt: Date.now() }),
+      recordPath: async (j, path) => {
+        const names = path === "offline" ? OFFLINE_STEP_NAMES : FIX_LOGON_STEP_NAMES;
+        const steps = names.map((name) => j.steps.find((s) => s.name === name) ?? initialSteps([name])[0]!);
+        await this.store.updateJob(j.id, { path, steps, updatedAt: Date.now() });
+      },
+      canRepairOffline: (handle) => driverFor(handle).disk !== undefined,
+      powerStop: async (handle) => driverFor(handle).power.stop(handle),
+      powerStart: async (handle) => driverFor(handle).power.start(handle),
+      attach: async (handle) => (await driverFor(handle).disk!.attach(handle)).mountPath,
+      detach: async (handle) => driverFor(handle).disk!.detach(handle),
+      repairAgentOffline: (mountPath) => reenableAgentOnDisk(mountPath),
+      editOffline: async (j, mountPath) => {
+        if (j.params.mode === "keep-password") return editShadowOnDisk(mountPath, j.user, { kind: "clear-flag" });
+        // The server computes the hash, so it needs the password: it opens the copy sealed to
+        // its own key for the login check, in memory only. The salt comes from the job id, so a
+        // resumed edit writes the very same line.
+        const password = openVerifyPassword(this.seal, j.params.verify!, await machineOf(j.machineId), j.user);
+        try {
+          const hash = sha512Crypt(password, cryptSalt(j.id));
+          const result = await editShadowOnDisk(mountPath, j.user, { kind: "set-password", hash, mustChange: false });
+          await this.audit.record(principal, "accounts.reset-password.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id}`);
+          return result;
+        } finally {
+          password.fill(0);
+        }
+      },
     };
   }
 }

@@ -225,10 +225,10 @@ export class SqliteStore implements Store {
       const active = this.get("SELECT id FROM jobs WHERE machine_id = ? AND state IN ('running','rolling-back') LIMIT 1", job.machineId);
       if (active) return { inserted: false, activeJobId: String(active.id) } as const;
       this.run(
-        `INSERT INTO jobs (id, kind, machine_id, machine_name, user_name, state, steps, params, created_at, created_by, updated_at, snapshot_name, verify_outcome, error)
-         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+        `INSERT INTO jobs (id, kind, machine_id, machine_name, user_name, state, steps, params, created_at, created_by, updated_at, snapshot_name, verify_outcome, error, path)
+         VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
         job.id, job.kind, job.machineId, job.machineName, job.user, job.state, JSON.stringify(job.steps), JSON.stringify(job.params), job.createdAt,
-        job.createdBy, job.updatedAt, job.snapshotName, job.verifyOutcome, job.error ? JSON.stringify(job.error) : null,
+        job.createdBy, job.updatedAt, job.snapshotName, job.verifyOutcome, job.error ? JSON.stringify(job.error) : null, job.path,
       );
       return { inserted: true } as const;
     });
@@ -249,6 +249,7 @@ export class SqliteStore implements Store {
     if (patch.steps !== undefined) c.steps = JSON.stringify(patch.steps);
     if (patch.snapshotName !== undefined) c.snapshot_name = patch.snapshotName;
     if (patch.verifyOutcome !== undefined) c.verify_outcome = patch.verifyOutcome;
+    if (patch.path !== undefined) c.path = patch.path;
     if (patch.error !== undefined) c.error = patch.error ? JSON.stringify(patch.error) : null;
     this.updateRow("jobs", id, c);
   }
@@ -347,6 +348,7 @@ function jobFromRow(r: Row): JobRecord {
     createdBy: String(r.created_by),
     updatedAt: Number(r.updated_at),
     snapshotName: nullableString(r.snapshot_name),
+    path: (nullableString(r.path) ?? null) as JobRecord["path"],
     verifyOutcome: (nullableString(r.verify_outcome) ?? null) as JobRecord["verifyOutcome"],
     error: r.error ? JSON.parse(String(r.error)) : null,
   };

@@ -1,4 +1,4 @@
-import { resolve } from "node:path";
+import { agentHostProcess } from "../../src/lab/agent-process.js";
 import { TestFleet } from "./fleet.js";
 import { startLab, type TestLab } from "./lab.js";
 import { LIFELINE_BIN } from "./processes.js";
@@ -16,16 +16,9 @@ export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: T
     const names = Array.from({ length: opts.hosts }, (_, i) => `lab-${i + 1}`);
     const tokens = new Map<string, string>();
     for (const name of names) tokens.set(name, await fleet.enrollToken());
-    const repo = resolve(import.meta.dirname, "../..");
-    const nodePrefix = resolve(process.execPath, "../..");
-    const binds = [{ source: repo }, ...(nodePrefix.startsWith(repo + "/") ? [] : [{ source: nodePrefix }])];
     const status = await lab.lab.up({
       hosts: names,
-      process: (h) => ({
-        argv: [process.execPath, LIFELINE_BIN, "agent", "--server", fleet.url, "--name", h.name, "--state-dir", "/var/lib/lifeline-agent", "--log-level", "warn"],
-        env: { LIFELINE_ENROLL_TOKEN: tokens.get(h.name)! },
-        binds,
-      }),
+      process: (h) => agentHostProcess({ binary: LIFELINE_BIN, serverUrl: fleet.url, name: h.name, enrollToken: tokens.get(h.name) }),
     });
     lab.hosts.push(...status.hosts.map(({ name, address, diskPath }) => ({ name, address, diskPath })));
     for (const name of names) {

@@ -112,14 +112,14 @@ describe("fix-logon", () => {
     expect((await env.fleet.cli(["fix-logon", "lab-1", "alice", "--password-stdin"], { input: "short\n" })).stderr).toContain("PASSWORD_POLICY");
   });
 
-  it("agent NotReady: stops after the snapshot with AGENT_NOT_READY", async () => {
+  it("agent NotReady and no offline driver: stops after the snapshot... or with NO_DRIVER when there is none", async () => {
+    await env.fleet.cli(["machines", "set-driver", "lab-2", "--none"]);
     await env.lab.stop("lab-2");
     await env.fleet.waitStatus("lab-2", "NotReady");
     const r = await fixLogon(["lab-2", "alice", "--password-stdin"], "Offline-Passw0rd1\n");
     expect(r.code).toBe(5);
     const job = JSON.parse(r.stdout) as JobView;
-    expect(job).toMatchObject({ state: "stopped", error: { code: "AGENT_NOT_READY" } });
-    expect(job.steps.find((s) => s.name === "snapshot")!.state).toBe("done");
+    expect(job).toMatchObject({ state: "failed", error: { code: "NO_DRIVER" } });
     await env.lab.start("lab-2");
   });
 });

@@ -15,6 +15,7 @@ interface Flags {
   generate?: boolean;
   snapshot: boolean;
   rollbackOnFailure?: boolean;
+  repairAgent?: boolean;
   dryRun?: boolean;
 }
 
@@ -35,7 +36,7 @@ async function dryRun(client: ApiClient, machine: string, user: string, flags: F
   const m = await client.getMachine(machine);
   const account = m.status === "Ready" ? (await client.getAccount(machine, user)).account : undefined;
   const steps = [
-    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}` },
+    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}${m.status === "Ready" ? ": online fix" : m.driver ? ": offline repair of the disk" : ""}` },
     { name: "diagnose", action: account ? `${account.state}: ${account.evidence.join("; ")}` : "cannot diagnose: agent NotReady" },
     { name: "snapshot", action: flags.snapshot ? (m.driver ? `would snapshot the disk through the ${m.driver.driver} driver` : "would fail: no driver (set one or use --no-snapshot)") : "skipped (--no-snapshot)" },
     { name: "fix", action: account?.state === "ok" ? "nothing to fix" : flags.keepPassword ? "would clear the must-change flag, keeping the password" : "would set the new password (sealed to the agent) and clear must-change" },
@@ -56,6 +57,7 @@ export function registerFixLogon(program: Command): void {
     .option("--generate", "generate a strong new password and show it once")
     .option("--no-snapshot", "do not snapshot the disk first (no way back)")
     .option("--rollback-on-failure", "revert to the snapshot automatically if a step fails")
+    .option("--repair-agent", "offline path: also re-enable the Lifeline agent on the disk so the machine comes back manageable")
     .option("--dry-run", "say what it would do; change nothing")
     .action(async (machine: string, user: string, flags: Flags, command: Command) => {
       const { client, format } = contextOf(command);
@@ -76,6 +78,7 @@ export function registerFixLogon(program: Command): void {
         keepPassword: flags.keepPassword ?? false,
         noSnapshot: !flags.snapshot,
         rollbackOnFailure: flags.rollbackOnFailure ?? false,
+        repairAgent: flags.repairAgent ?? false,
         fixOpId,
         fixExpiresAt,
         ...(sealed ? { sealed } : {}),

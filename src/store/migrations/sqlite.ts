@@ -97,4 +97,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_machine_state ON jobs (machine_id, state);
   ALTER TABLE machines ADD COLUMN driver_handle TEXT;
   `,
+  // 4: the path a fix-logon job took (online / offline).
+  `ALTER TABLE jobs ADD COLUMN path TEXT;`,
 ];
