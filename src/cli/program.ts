@@ -10,6 +10,7 @@ import { registerFixLogon } from "./commands/fix-logon.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerMachinesSetDriver } from "./commands/machines-set-driver.js";
 import { registerSnapshot } from "./commands/snapshot.js";
+import { registerRepair } from "./commands/repair.js";
 import { registerMachinesDelete } from "./commands/machines-delete.js";
 import { registerMachinesLabel } from "./commands/machines-label.js";
 import { registerMachinesList } from "./commands/machines-list.js";
@@ -62,6 +63,7 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerSnapshot(program);
   registerFixLogon(program);
   registerJobs(program);
+  registerRepair(program, scriptWords);
   for (const plugin of plugins) plugin(program, scriptWords);
   // Every subcommand reports errors the same way as the root.
   const inherit = (cmd: Command) => {

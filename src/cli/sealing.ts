@@ -16,6 +16,13 @@ export async function sealedReset(client: ApiClient, machine: string, user: stri
   return { opId, expiresAt, sealed: seal(Buffer.from(password, "utf8"), m.sealPublicKey, bindingBytes(binding)) };
 }
 
+/** A password sealed to the server's key for an offline reset: it writes the hash and forgets it. */
+export async function sealedOfflineReset(client: ApiClient, machine: string, user: string, password: string) {
+  const [m, info] = await Promise.all([client.getMachine(machine), client.serverInfo()]);
+  const binding = { purpose: "offline-reset" as const, machineId: m.id, user, expiresAt: Date.now() + SEAL_VALIDITY_MS, nonce: newId(16) };
+  return { binding, sealed: seal(Buffer.from(password, "utf8"), info.sealPublicKey, bindingBytes(binding)) };
+}
+
 /** A password sealed to the server's key, for it to try one login with and forget. */
 export async function sealedVerify(client: ApiClient, machine: string, user: string, password: string, validityMs = SEAL_VALIDITY_MS): Promise<VerifyRequest> {
   const [m, info] = await Promise.all([client.getMachine(machine), client.serverInfo()]);

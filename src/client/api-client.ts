@@ -16,6 +16,10 @@ import {
   AccountResult,
   AccountsListResult,
   ServerInfo,
+  RepairSession,
+  RepairRunResult,
+  RepairRestoreResult,
+  type RepairRunRequest,
   Snapshot,
   SnapshotList,
   VerifyResult,
@@ -155,6 +159,15 @@ export class ApiClient {
   }
   rollbackJob(id: string) {
     return this.json(Job, "POST", `/v1/jobs/${encodeURIComponent(id)}/rollback`);
+  }
+  repairCreate(machine: string, snapshot: boolean) {
+    return this.json(RepairSession, "POST", `/v1/machines/${encodeURIComponent(machine)}/repair`, { snapshot });
+  }
+  repairRun(machine: string, request: RepairRunRequest) {
+    return this.json(RepairRunResult, "POST", `/v1/machines/${encodeURIComponent(machine)}/repair/run`, request);
+  }
+  repairRestore(machine: string) {
+    return this.json(RepairRestoreResult, "POST", `/v1/machines/${encodeURIComponent(machine)}/repair/restore`);
   }
   listAudit(limit: number) {
     return this.json(AuditList, "GET", `/v1/audit?limit=${limit}`);

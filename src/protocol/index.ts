@@ -8,3 +8,4 @@ export * from "./enroll.js";
 export * from "./agent-messages.js";
 export * from "./accounts.js";
 export * from "./jobs.js";
+export * from "./repair.js";

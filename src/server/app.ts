@@ -23,6 +23,7 @@ import { loadOrCreateSealKey, loadOrCreateSigningKey } from "./keys.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { snapshotRoutes } from "./routes/snapshots.js";
+import { repairRoutes } from "./routes/repair.js";
 import { JobsService } from "./jobs-service.js";
 
 export interface RunningServer {
@@ -101,6 +102,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...accountRoutes(deps),
     ...jobRoutes(deps),
     ...snapshotRoutes(deps),
+    ...repairRoutes(deps),
   );
   registerRoutes(app, store, routes);
 

@@ -71,6 +71,24 @@ describe("offline repair (fix-logon without an agent)", () => {
     await env.lab.exec("lab-1", ["sed", "-i", "/^broken:/d", "/etc/shadow"]);
   });
 
+  it("repair create / run / restore, step by step (like az vm repair)", async () => {
+    expect((await env.fleet.cli(["repair", "run", "lab-1", "--", "clear-flag", "alice"])).stderr).toContain("MACHINE_RUNNING");
+    await env.lab.exec("lab-1", ["chage", "-d", "0", "alice"]);
+    const created = await env.fleet.json<{ mountPath: string; snapshotName: string }>(["repair", "create", "lab-1"]);
+    expect(created.snapshotName).toMatch(/^repair-/);
+    expect((await env.lab.lab.status()).hosts[0]).toMatchObject({ running: false, attached: created.mountPath });
+    const usage = await env.fleet.cli(["repair", "run", "lab-1", "--", "format-disk", "alice"]);
+    expect(usage.code).toBe(2);
+    const bad = await env.fleet.cli(["repair", "run", "lab-1", "--", "reset-password", "$(id)", "--password-stdin"], { input: "Whatever-Passw0rd\n" });
+    expect(bad.code).toBe(2);
+    const ran = await env.fleet.cli(["--output", "json", "repair", "run", "lab-1", "--", "reset-password", "alice", "--password-stdin"], { input: "Step-By-Step-Passw0rd\n" });
+    expect(ran.stderr).toBe("");
+    expect(JSON.parse(ran.stdout)).toMatchObject({ before: { state: "must-change" }, after: { state: "ok" } });
+    expect((await env.fleet.cli(["repair", "restore", "lab-1"])).code).toBe(0);
+    await waitFor("alice logs in", async () => ((await sshExec(address(), "alice", "Step-By-Step-Passw0rd", "id -un")).stdout === "alice\n" ? true : undefined), 30_000, 300);
+    expect((await env.lab.lab.status()).hosts[0]!.attached).toBeUndefined();
+  });
+
   it("kill -9 of the server between attach and restore: after restart the disk is returned and the job ends", async () => {
     await env.fleet.server.stop("SIGTERM");
     const port = Number(new URL(env.fleet.url).port);
