@@ -5,8 +5,9 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { BIN, enrollToken, startBenchServer, verdict, waitReady } from "./common.js";
 
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith("VmRSS:"))!;
+/** A /proc/PID/status field in MB: VmRSS (all resident), RssAnon (private), RssFile (mapped files, e.g. the shared node binary). */
+function statusMb(pid: number, field: "VmRSS" | "RssAnon" | "RssFile"): number {
+  const line = readFileSync(`/proc/${pid}/status`, "utf8").split("\n").find((l) => l.startsWith(`${field}:`))!;
   return Number(line.split(/\s+/)[1]) / 1024;
 }
 
@@ -27,13 +28,17 @@ export async function benchAgentIdle(): Promise<string[]> {
     await new Promise((r) => setTimeout(r, 2000));
     const cpu0 = cpuSeconds(agent.pid!);
     let peak = 0;
+    let anon = 0;
+    let file = 0;
     for (let i = 0; i < seconds; i++) {
       await new Promise((r) => setTimeout(r, 1000));
-      peak = Math.max(peak, rssMb(agent.pid!));
+      peak = Math.max(peak, statusMb(agent.pid!, "VmRSS"));
+      anon = Math.max(anon, statusMb(agent.pid!, "RssAnon"));
+      file = Math.max(file, statusMb(agent.pid!, "RssFile"));
     }
     const cpu = cpuSeconds(agent.pid!) - cpu0;
     return [
-      `agent idle over ${seconds}s: peak RSS ${peak.toFixed(1)} MB, CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu / seconds) * 100).toFixed(3)}% of a core)`,
+      `agent idle over ${seconds}s: peak RSS ${peak.toFixed(1)} MB (private ${anon.toFixed(1)} MB, file-backed ${file.toFixed(1)} MB: mostly the node binary, shared), CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu / seconds) * 100).toFixed(3)}% of a core)`,
       verdict("agent idle RSS", peak, 50, "MB"),
     ];
   } finally {
