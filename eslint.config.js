@@ -31,11 +31,14 @@ export default tseslint.config(
   layer(["src/store/**"], ["**/server/**", "**/agent/**", "**/cli/**"], { database: true }),
   layer(["src/protocol/**"], ["../*"]),
   layer(["src/crypto/**"], ["**/server/**", "**/agent/**", "**/cli/**", "**/store/**"]),
-  layer(["src/agent/**"], ["**/server/**", "**/store/**", "**/cli/**"]),
+  layer(["src/agent/**"], ["**/server/**", "**/store/**", "**/cli/**", "**/drivers/**", "**/lab/**", "**/jobs/**", "**/runbooks/**"]),
+  // Drivers reach hypervisors (and the lab); jobs and runbooks are the server's durable work.
+  layer(["src/drivers/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/jobs/**", "**/runbooks/**"]),
+  layer(["src/jobs/**", "src/runbooks/**"], ["**/server/**", "**/agent/**", "**/cli/**", "**/lab/**", "**/drivers/**"]),
   layer(["src/server/**"], ["**/agent/**", "**/cli/**"]),
-  layer(["src/cli/**"], ["**/server/**", "**/agent/**", "**/store/**"]),
+  layer(["src/cli/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/drivers/**", "**/jobs/**", "**/runbooks/**"]),
   // The typed API client is shared with the web console: it may import only protocol/.
-  layer(["src/client/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/crypto/**", "**/lab/**", "**/repair/**"]),
+  layer(["src/client/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/crypto/**", "**/lab/**", "**/repair/**", "**/drivers/**", "**/jobs/**", "**/runbooks/**"]),
   layer(["src/lab/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
   layer(["src/repair/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
 );

@@ -3,7 +3,7 @@
  * disk is a `cp --reflink=always` of the base image, which costs O(1) time and no space until
  * the host writes; later, snapshots are made the same way.
  */
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat, chmod } from "node:fs/promises";
 import { dirname } from "node:path";
 import { run } from "./exec.js";
 import { attachLoop, detachLoopsBackedBy, isMountPoint, mountDevice, unmountUnder } from "./mounts.js";
@@ -55,9 +55,11 @@ export async function ensureBase(layout: LabLayout, imageKey: string, imageDisk:
 /** A fresh disk for a new host: any disk left there by an earlier lab is replaced. */
 export async function createHostDisk(layout: LabLayout, host: string, base: string): Promise<string> {
   const disk = layout.hostDisk(host);
-  await mkdir(dirname(disk), { recursive: true });
+  await mkdir(dirname(disk), { recursive: true, mode: 0o700 });
   const tmp = `${disk}.tmp`;
   await run("cp", ["--reflink=always", base, tmp]);
+  // A host disk holds its shadow hashes and its agent's private keys: root only.
+  await chmod(tmp, 0o600);
   await rename(tmp, disk);
   return disk;
 }

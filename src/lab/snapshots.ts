@@ -9,10 +9,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { Worker } from "node:worker_threads";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, chmod } from "node:fs/promises";
 import { join } from "node:path";
 import { z } from "zod";
-import { SnapshotName } from "../drivers/driver.js";
+import { SnapshotNameSchema as SnapshotName } from "../protocol/index.js";
 import { LabError } from "./errors.js";
 import { run } from "./exec.js";
 import { isUnder } from "./paths.js";
@@ -243,6 +243,7 @@ export async function createSnapshot(opts: CreateSnapshotOptions): Promise<LabSn
   await writeRecord(dir, rec);
   try {
     const consistency = await quiesced(opts.how, () => run("cp", ["--reflink=always", disk, p.image], { timeoutMs: 60_000 }).then(() => undefined));
+    await chmod(p.image, 0o600); // a copy of the disk: shadow hashes, agent keys
     const size = (await stat(p.image)).size;
     const ready: SnapshotRecord = { ...rec, state: "ready", sizeBytes: size, consistency, checksum: null };
     await writeRecord(dir, ready);
@@ -286,6 +287,7 @@ export async function revertDisk(dir: string, host: string, name: string, disk: 
   const tmp = `${disk}.tmp-revert`;
   await rm(tmp, { force: true });
   await run("cp", ["--reflink=always", paths(dir, name).image, tmp], { timeoutMs: 60_000 });
+  await chmod(tmp, 0o600);
   await rename(tmp, disk);
   const actual = await hashFile(disk);
   if (actual !== expected) {

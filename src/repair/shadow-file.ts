@@ -41,7 +41,8 @@ function parsed<T>(what: string, parse: () => T): T {
 }
 
 /** Applies the edit to `user`'s line and returns the account before and after. */
-export async function editShadowOnDisk(root: string, user: string, edit: ShadowEdit, now = Date.now()): Promise<{ before: Account; after: Account }> {
+export async function editShadowOnDisk(root: string, user: string, edit: ShadowEdit, opts: { allowSystem?: boolean; now?: number } = {}): Promise<{ before: Account; after: Account }> {
+  const now = opts.now ?? Date.now();
   const passwdPath = await regularFileUnder(root, "etc/passwd");
   const shadowPath = await regularFileUnder(root, "etc/shadow");
   const passwdText = await readNoFollow(passwdPath);
@@ -54,6 +55,9 @@ export async function editShadowOnDisk(root: string, user: string, edit: ShadowE
   if (index < 0) throw new LifelineError("ACCOUNT_NOT_FOUND", `No line for "${user}" in the disk's etc/shadow`);
   const fields = all[index]!.split(":");
   const before = diagnose(entry, parseShadowLine(all[index]!, index + 1), now);
+  if (before.system && !opts.allowSystem) {
+    throw new LifelineError("ACCOUNT_IS_SYSTEM", `"${user}" is a system account (uid ${before.uid}); offline repair leaves it alone`);
+  }
   if (edit.kind === "set-password") {
     if (!/^\$[0-9a-z]+\$[^:\n]+$/.test(edit.hash)) throw new LifelineError("INTERNAL", "refusing to write a malformed hash");
     fields[1] = edit.hash;

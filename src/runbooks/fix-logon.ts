@@ -85,7 +85,7 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       if (!(await ports.snapshotExists(handle, name))) await ports.createSnapshot(handle, name);
       const after = await ports.agentStatus(job.machineId);
       if (!after.ready && job.path !== "offline") {
-        const error = { code: "AGENT_NOT_READY", message: `agent is NotReady (${after.reason ?? "disconnected"}); disk snapshot ${name} taken. The offline repair path (no agent) comes with the offline-repair feature.` };
+        const error = { code: "AGENT_NOT_READY", message: `agent is NotReady (${after.reason ?? "disconnected"}); disk snapshot ${name} taken, but this machine's driver cannot repair its disk offline` };
         return { state: "done", detail: `snapshot ${name}`, finish: { state: "stopped", error } };
       }
       return { state: "done", detail: `snapshot ${name} (${handle.driver})` };

@@ -87,7 +87,9 @@ export class JobsService {
 
   async createFixLogon(principal: Principal, machine: MachineRecord, input: FixLogonRequest): Promise<JobRecord> {
     const request = FixLogonRequest.parse(input);
-    if (!request.keepPassword && !request.sealed) throw new LifelineError("VALIDATION_FAILED", "A new password (sealed) is needed unless keepPassword");
+    if (!request.keepPassword && (!request.sealed || !request.verify)) {
+      throw new LifelineError("VALIDATION_FAILED", "A new password is needed twice sealed (to the agent, and to the server for the login check and offline repair) unless keepPassword");
+    }
     const now = Date.now();
     const job: JobRecord = {
       id: newId(),

@@ -11,7 +11,7 @@ const NEW_PASSWORD_PROMPT = /new password|(re)?type new/i;
  * A real password login over SSH that must reach a shell and run a command: the proof that a
  * fix worked, made from the server rather than taken from the agent's word.
  */
-export function verifySshLogin(opts: { host: string; port?: number; user: string; password: string; timeoutMs?: number; hostKeys?: readonly string[] }): Promise<VerifyResult> {
+export function verifySshLogin(opts: { host: string; port?: number; user: string; password: string; timeoutMs?: number; hostKeys: readonly string[] }): Promise<VerifyResult> {
   const started = Date.now();
   const marker = `lifeline-verify-${randomBytes(6).toString("hex")}`;
   return new Promise((resolve) => {
@@ -48,7 +48,10 @@ export function verifySshLogin(opts: { host: string; port?: number; user: string
       });
     });
     client.on("error", (err: Error & { level?: string }) => {
-      if (hostKeyMismatch) return done("unreachable", "the SSH host key does not match any key the machine's agent reported; password not sent");
+      if (hostKeyMismatch) {
+        const why = opts.hostKeys.length ? "does not match any key the machine's agent reported" : "cannot be checked: the machine's agent reported no host keys";
+        return done("unreachable", `the SSH host key ${why}; password not sent`);
+      }
       if (MUST_CHANGE.test(transcript + err.message)) return done("must-change", transcript.trim() || err.message);
       if (err.level === "client-authentication") return done("bad-password", "the server refused the password");
       done("unreachable", err.message);
@@ -67,8 +70,7 @@ export function verifySshLogin(opts: { host: string; port?: number; user: string
       readyTimeout: opts.timeoutMs ?? 15_000,
       // The password goes only to the sshd whose host key the machine's own agent reported.
       hostVerifier: (key: Buffer) => {
-        if (!opts.hostKeys?.length) return true;
-        const ok = opts.hostKeys.includes(`SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`);
+        const ok = (opts.hostKeys ?? []).includes(`SHA256:${createHash("sha256").update(key).digest("base64").replace(/=+$/, "")}`);
         hostKeyMismatch = !ok;
         return ok;
       },

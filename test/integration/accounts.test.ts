@@ -156,6 +156,8 @@ describe("accounts: diagnose and fix must-change-password on Linux, online", () 
     expect(good.outcome).toBe("ok");
     const forged = await verifySshLogin({ host: host(), user: "bob", password: BOB.password, hostKeys: [`SHA256:${"A".repeat(43)}`] });
     expect(forged).toMatchObject({ outcome: "unreachable", detail: expect.stringContaining("host key does not match") });
+    const unknown = await verifySshLogin({ host: host(), user: "bob", password: BOB.password, hostKeys: [] });
+    expect(unknown).toMatchObject({ outcome: "unreachable", detail: expect.stringContaining("reported no host keys") });
 
     await env.lab.exec("lab-1", ["chage", "-E", "1", "bob"]); // account expired in 1970: PAM refuses it
     const disabled = await env.fleet.cli(["accounts", "verify", "lab-1", "bob", "--password-stdin"], { input: `${BOB.password}\n` });

@@ -77,6 +77,8 @@ describe("offline repair (fix-logon without an agent)", () => {
     const created = await env.fleet.json<{ mountPath: string; snapshotName: string }>(["repair", "create", "lab-1"]);
     expect(created.snapshotName).toMatch(/^repair-/);
     expect((await env.lab.lab.status()).hosts[0]).toMatchObject({ running: false, attached: created.mountPath });
+    const root = await env.fleet.cli(["repair", "run", "lab-1", "--", "clear-flag", "root"]);
+    expect(root.stderr).toContain("ACCOUNT_IS_SYSTEM");
     const usage = await env.fleet.cli(["repair", "run", "lab-1", "--", "format-disk", "alice"]);
     expect(usage.code).toBe(2);
     const bad = await env.fleet.cli(["repair", "run", "lab-1", "--", "reset-password", "$(id)", "--password-stdin"], { input: "Whatever-Passw0rd\n" });

@@ -69,20 +69,27 @@ export function repairRoutes(deps: ServerDeps) {
           throw new LifelineError("MACHINE_RUNNING", `"${machine.name}" is running: lifeline repair create ${machine.name} first`);
         }
         const { mountPath } = await driver.disk.attach(handle);
+        let result = "failed";
         try {
-          if (body.action === "clear-flag") return await editShadowOnDisk(mountPath, body.user, { kind: "clear-flag" });
+          if (body.action === "clear-flag") {
+            const edited = await editShadowOnDisk(mountPath, body.user, { kind: "clear-flag" });
+            result = "ok";
+            return edited;
+          }
           const b = body.binding;
           if (b.machineId !== machine.id || b.user !== body.user) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine or user");
           consumeVerifyNonce(b);
           const password = open(body.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
           if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
           try {
-            return await editShadowOnDisk(mountPath, body.user, { kind: "set-password", hash: sha512Crypt(password, cryptSalt()), mustChange: false });
+            const edited = await editShadowOnDisk(mountPath, body.user, { kind: "set-password", hash: sha512Crypt(password, cryptSalt()), mustChange: false });
+            result = "ok";
+            return edited;
           } finally {
             password.fill(0);
           }
         } finally {
-          await audit.record(principal, `repair.${body.action}`, `${machine.name}/${body.user}`, "done");
+          await audit.record(principal, `repair.${body.action}`, `${machine.name}/${body.user}`, result);
         }
       },
     }),
