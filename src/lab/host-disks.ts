@@ -10,7 +10,7 @@ import type { LabLayout } from "./paths.js";
 import { assertRoot } from "./preflight.js";
 import { haltHost } from "./host.js";
 import { isAlive } from "./procs.js";
-import { mountForRescue, unmountRescue } from "./rescue.js";
+import { rescueView, startRescueHost, stopRescueHost } from "./rescue.js";
 import {
   assertSnapshotName,
   createSnapshot,
@@ -57,7 +57,9 @@ export async function snapshotHost(ctx: HostDiskContext, host: string, name: str
     const state = await ctx.requireHost(host);
     const h = state.hosts[host]!;
     let how: Quiesce = { kind: "stopped" };
-    if (h.attached && (await isMountPoint(h.attached.mountPath))) how = { kind: "freeze", mountPoint: h.attached.mountPath };
+    // fsfreeze opens the path and freezes that filesystem: through /proc/<pid>/root it reaches
+    // the rescue host's mount from here, with the machine's own fsfreeze.
+    if (h.attached?.rescue && (await isAlive(h.attached.rescue))) how = { kind: "freeze", mountPoint: rescueView(h.attached.rescue, h.attached.mountPath) };
     else if (await isAlive(h.init)) {
       const pids = () => netnsPids(h.netns);
       how = (await isMountPoint(h.root)) ? { kind: "freeze", mountPoint: h.root, fallbackPids: pids } : { kind: "pause", pids };
@@ -148,16 +150,19 @@ export async function attachHostDisk(ctx: HostDiskContext, host: string): Promis
       throw new LabError("LAB_HOST_RUNNING", `Cannot attach the disk of "${host}": refused while the host runs (stop it first)`);
     }
     const mountPath = ctx.layout.rescueMount(host);
-    if (h.attached && (await isMountPoint(mountPath))) return mountPath;
-    // Whatever a crashed stop left (the host's own mount, its loop device) must go first.
+    if (h.attached?.rescue && (await isAlive(h.attached.rescue))) return rescueView(h.attached.rescue, mountPath);
+    // Whatever a crashed stop or attach left (mounts, loop devices, a rescue host) goes first.
     await haltHost(h);
+    await stopRescueHost(h.attached?.rescue, h.disk, mountPath);
     h.attached = { mountPath };
     await ctx.save(state);
-    await mountForRescue(h.disk, mountPath, async (loop) => {
+    const rescue = await startRescueHost(h.disk, mountPath, async (loop) => {
       h.attached = { mountPath, loop };
       await ctx.save(state);
     });
-    return mountPath;
+    h.attached = { ...h.attached, rescue };
+    await ctx.save(state);
+    return rescueView(rescue, mountPath);
   });
 }
 
@@ -168,7 +173,7 @@ export async function detachHostDisk(ctx: HostDiskContext, host: string): Promis
   await ctx.locked(async () => {
     const state = await ctx.requireHost(host);
     const h = state.hosts[host]!;
-    await unmountRescue(h.disk, ctx.layout.rescueMount(host));
+    await stopRescueHost(h.attached?.rescue, h.disk, ctx.layout.rescueMount(host));
     if (h.attached) {
       delete h.attached;
       await ctx.save(state);

@@ -5,6 +5,7 @@
  * the lab created.
  */
 import { join } from "node:path";
+import { rescueView } from "./rescue.js";
 import { LabError } from "./errors.js";
 import { run, systemEnv, type RunResult } from "./exec.js";
 import { buildImage, type BuildImageOptions, type LabImage } from "./image.js";
@@ -264,7 +265,7 @@ export class Lab {
         diskPath: h.disk,
         netns: h.netns,
         ...(h.process ? { process: h.process } : {}),
-        ...(h.attached ? { attached: h.attached.mountPath } : {}),
+        ...(h.attached ? { attached: h.attached.rescue ? rescueView(h.attached.rescue, h.attached.mountPath) : h.attached.mountPath } : {}),
       });
     }
     return {

@@ -49,7 +49,7 @@ const HostState = z.object({
    * The disk is attached for offline repair (mounted read-write at mountPath, host stopped):
    * recorded before the mount so `down` cleans it up; a start is refused while it is set.
    */
-  attached: z.object({ mountPath: z.string(), loop: z.string().optional() }).optional(),
+  attached: z.object({ mountPath: z.string(), loop: z.string().optional(), rescue: ProcessRef.optional() }).optional(),
 });
 
 const LabStateSchema = z.object({

@@ -13,6 +13,7 @@ import type { netnsNames } from "./names.js";
 import { deleteNetns, deleteRootVeth, listNetns } from "./network.js";
 import { isUnder, type LabLayout } from "./paths.js";
 import { processesWithOpen, settleAll, signal } from "./procs.js";
+import { stopRescueHostsUnder } from "./rescue.js";
 import { cancelHashesUnder } from "./snapshots.js";
 import { readState, removeState } from "./state.js";
 
@@ -40,6 +41,7 @@ export async function teardownLab(
   await cancelHashesUnder(layout.store);
   // Disks attached for offline repair: thaw (a crash mid-snapshot can leave one frozen) and unmount.
   await thawUnder(layout.rescueDir);
+  await stopRescueHostsUnder(layout.rescueDir);
   await unmountUnder(layout.rescueDir);
   await thawUnder(join(layout.dir, "hosts"));
   const hostNetns = new Set(Object.values(state?.hosts ?? {}).map((h) => h.netns));

@@ -1,5 +1,5 @@
 import { constants } from "node:fs";
-import { lstat, open, realpath, rename, rm } from "node:fs/promises";
+import { lstat, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { LifelineError, type Account } from "../protocol/index.js";
 import { dayNumber, diagnose, lines, parsePasswd, parseShadow, parseShadowLine, ShadowParseError } from "./shadow.js";
@@ -13,8 +13,9 @@ import { dayNumber, diagnose, lines, parsePasswd, parseShadow, parseShadowLine, 
 export type ShadowEdit = { kind: "set-password"; hash: string; mustChange: boolean } | { kind: "clear-flag" };
 
 async function regularFileUnder(root: string, relative: string): Promise<string> {
-  const etc = join(root, "etc");
-  if ((await realpath(etc)) !== join(await realpath(root), "etc")) throw new LifelineError("SHADOW_INVALID", "etc/ on the disk is a symlink; refusing to follow it");
+  // Checked with lstat, not realpath: root may be /proc/<pid>/root/... (a rescue host's view).
+  const etc = await lstat(join(root, "etc")).catch(() => undefined);
+  if (!etc?.isDirectory()) throw new LifelineError("SHADOW_INVALID", "etc/ on the disk is missing or a symlink; refusing to follow it");
   const path = join(root, relative);
   const info = await lstat(path).catch(() => undefined);
   if (!info) throw new LifelineError("SHADOW_INVALID", `The disk has no ${relative}`);

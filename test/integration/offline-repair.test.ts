@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALICE, BOB } from "../../src/lab/index.js";
 import { startLabFleet } from "../helpers/lab-fleet.js";
@@ -77,6 +78,13 @@ describe("offline repair (fix-logon without an agent)", () => {
     const created = await env.fleet.json<{ mountPath: string; snapshotName: string }>(["repair", "create", "lab-1"]);
     expect(created.snapshotName).toMatch(/^repair-/);
     expect((await env.lab.lab.status()).hosts[0]).toMatchObject({ running: false, attached: created.mountPath });
+    // The disk is mounted in a rescue host with its own mount and network namespaces, not here.
+    const rescuePid = /^\/proc\/(\d+)\/root(\/.*)$/.exec(created.mountPath);
+    expect(rescuePid).not.toBeNull();
+    const { readlinkSync } = await import("node:fs");
+    for (const ns of ["mnt", "net"]) expect(readlinkSync(`/proc/${rescuePid![1]}/ns/${ns}`)).not.toBe(readlinkSync(`/proc/self/ns/${ns}`));
+    expect(readFileSync("/proc/self/mounts", "utf8")).not.toContain(rescuePid![2]);
+    expect(readFileSync(`/proc/${rescuePid![1]}/mounts`, "utf8")).toContain(rescuePid![2]);
     const root = await env.fleet.cli(["repair", "run", "lab-1", "--", "clear-flag", "root"]);
     expect(root.stderr).toContain("ACCOUNT_IS_SYSTEM");
     const usage = await env.fleet.cli(["repair", "run", "lab-1", "--", "format-disk", "alice"]);
