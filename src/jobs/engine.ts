@@ -17,8 +17,8 @@ export interface StepOutcome {
 export interface Runbook {
   /** The steps, in order; a step may change the plan (e.g. choose the offline path). */
   steps(job: JobRecord): readonly StepName[];
-  /** After a failed step: put the machine back in service (e.g. give a repaired disk back). */
-  cleanup?(job: JobRecord): Promise<void>;
+  /** After a failed step: put the machine back in service (e.g. give a repaired disk back); returns the steps it did. */
+  cleanup?(job: JobRecord): Promise<{ step: StepName; detail: string }[]>;
   run(step: StepName, job: JobRecord): Promise<StepOutcome>;
   /** Undo what the job did (revert the snapshot); returns a line for the record. */
   rollback(job: JobRecord): Promise<string>;
@@ -30,6 +30,8 @@ export interface Runbook {
  * or failed after it ends, so a server killed at any point resumes from the record. One
  * process runs a given job at a time (the `running` set); other replicas would need a lease.
  */
+const FINAL_STATES = new Set<JobState>(["succeeded", "failed", "rolled-back", "stopped"]);
+
 export class JobEngine {
   private readonly running = new Map<string, Promise<void>>();
   /** Test hook (LIFELINE_JOB_STEP_DELAY_MS): a pause around each step's work, to crash inside it. */
@@ -39,6 +41,8 @@ export class JobEngine {
     private readonly store: Store,
     private readonly runbookFor: (job: JobRecord) => Runbook,
     private readonly onError: (err: unknown, job: JobRecord) => void,
+    /** Called once a job reaches a final state (audit, forgetting its sealed secrets). */
+    private readonly onEnd: (job: JobRecord) => Promise<void> = async () => undefined,
   ) {}
 
   /** Starts (or resumes) a job in the background; returns at once. */
@@ -93,7 +97,10 @@ export class JobEngine {
           job = (await this.store.getJob(jobId))!;
           await this.save(job, { steps: withStep(job.steps, name, { state: "failed", finishedAt: Date.now(), detail: error.message }) });
           try {
-            await runbook.cleanup?.((await this.store.getJob(jobId))!);
+            for (const done of (await runbook.cleanup?.((await this.store.getJob(jobId))!)) ?? []) {
+              const current = (await this.store.getJob(jobId))!;
+              await this.save(current, { steps: withStep(current.steps, done.step, { state: "done", finishedAt: Date.now(), detail: `${done.detail} (cleanup after the failure)` }) });
+            }
           } catch (cleanupErr) {
             error.message += `; putting the machine back failed too: ${(cleanupErr as Error).message}`;
           }
@@ -141,6 +148,7 @@ export class JobEngine {
 
   private async save(job: JobRecord, patch: Omit<Parameters<Store["updateJob"]>[1], "updatedAt">): Promise<void> {
     await this.store.updateJob(job.id, { ...patch, updatedAt: Date.now() });
+    if (patch.state && FINAL_STATES.has(patch.state)) await this.onEnd((await this.store.getJob(job.id))!);
   }
 
   private async pause(): Promise<void> {

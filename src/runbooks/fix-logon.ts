@@ -137,14 +137,18 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
   return {
     steps: (job) => (job.path === "offline" ? OFFLINE_STEP_NAMES : FIX_LOGON_STEP_NAMES),
     async cleanup(job) {
-      if (job.path !== "offline") return;
+      if (job.path !== "offline") return [];
       const touched = job.steps.some((s) => (s.name === "attach" || s.name === "edit") && s.state !== "pending");
       const returned = job.steps.some((s) => s.name === "start" && s.state === "done");
-      if (!touched || returned) return;
+      if (!touched || returned) return [];
       // The disk is never left attached: give it back and start the machine as it was.
       const handle = await handleOf(job);
       await ports.detach(handle);
       await ports.powerStart(handle);
+      return [
+        { step: "detach", detail: "disk given back" },
+        { step: "start", detail: "machine started" },
+      ];
     },
     run: (step, job) => {
       const fn = steps[step as keyof typeof steps];

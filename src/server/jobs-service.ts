@@ -82,7 +82,12 @@ export class JobsService {
     private readonly audit: AuditLog,
     log: { error(obj: unknown, msg: string): void },
   ) {
-    this.engine = new JobEngine(store, (job) => fixLogonRunbook(this.ports(job)), (err, job) => log.error({ err, jobId: job.id }, "job failed unexpectedly"));
+    this.engine = new JobEngine(
+      store,
+      (job) => fixLogonRunbook(this.ports(job)),
+      (err, job) => log.error({ err, jobId: job.id }, "job failed unexpectedly"),
+      (job) => this.ended(job),
+    );
   }
 
   async createFixLogon(principal: Principal, machine: MachineRecord, input: FixLogonRequest): Promise<JobRecord> {
@@ -125,6 +130,13 @@ export class JobsService {
     await this.audit.record(principal, "fix-logon.start", `${machine.name}/${request.user}`, "started", `job=${job.id} mode=${job.params.mode} snapshot=${job.params.snapshot}`);
     this.engine.start(job.id);
     return job;
+  }
+
+  /** A job reached its end: audit it and forget the sealed passwords it no longer needs. */
+  private async ended(job: JobRecord): Promise<void> {
+    const { sealed: _sealed, verify: _verify, ...params } = job.params;
+    await this.store.updateJob(job.id, { params, updatedAt: Date.now() });
+    await this.audit.record(job.createdBy, "fix-logon.end", `${job.machineName}/${job.user}`, job.state, `job=${job.id} path=${job.path ?? "-"} error=${job.error?.code ?? "-"}`);
   }
 
   private ports(job: JobRecord): FixLogonPorts {
@@ -178,7 +190,11 @@ export class JobsService {
       detach: async (handle) => driverFor(handle).disk!.detach(handle),
       repairAgentOffline: (mountPath) => reenableAgentOnDisk(mountPath),
       editOffline: async (j, mountPath) => {
-        if (j.params.mode === "keep-password") return editShadowOnDisk(mountPath, j.user, { kind: "clear-flag" });
+        if (j.params.mode === "keep-password") {
+          const result = await editShadowOnDisk(mountPath, j.user, { kind: "clear-flag" });
+          await this.audit.record(principal, "accounts.clear-flag.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id}`);
+          return result;
+        }
         // The server computes the hash, so it needs the password: it opens the copy sealed to
         // its own key for the login check, in memory only. The salt comes from the job id, so a
         // resumed edit writes the very same line.

@@ -250,6 +250,7 @@ export class SqliteStore implements Store {
     if (patch.snapshotName !== undefined) c.snapshot_name = patch.snapshotName;
     if (patch.verifyOutcome !== undefined) c.verify_outcome = patch.verifyOutcome;
     if (patch.path !== undefined) c.path = patch.path;
+    if (patch.params !== undefined) c.params = JSON.stringify(patch.params);
     if (patch.error !== undefined) c.error = patch.error ? JSON.stringify(patch.error) : null;
     this.updateRow("jobs", id, c);
   }

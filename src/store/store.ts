@@ -30,7 +30,7 @@ export interface JobRecord extends Job {
   params: FixLogonParams;
 }
 
-export type JobPatch = Partial<Pick<Job, "state" | "steps" | "snapshotName" | "verifyOutcome" | "error" | "path">> & { updatedAt: number };
+export type JobPatch = Partial<Pick<JobRecord, "state" | "steps" | "snapshotName" | "verifyOutcome" | "error" | "path" | "params">> & { updatedAt: number };
 
 export interface OpRecord extends Op {
   /** The signed envelope sent to the agent (not secret; re-sent after a reconnect). */

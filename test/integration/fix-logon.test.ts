@@ -37,6 +37,13 @@ describe("fix-logon", () => {
       ["verify", "done"],
     ]);
     expect(await sshExec(address(), "alice", "Seed-Fixed-Passw0rd", "id -un")).toMatchObject({ exitCode: 0, stdout: "alice\n" });
+    // A finished job forgets its sealed passwords.
+    const { DatabaseSync } = await import("node:sqlite");
+    const db = new DatabaseSync(`${env.fleet.dataDir}/lifeline.db`, { readOnly: true });
+    const params = JSON.parse(String((db.prepare("SELECT params FROM jobs WHERE id = ?").get(job.id) as { params: string }).params));
+    db.close();
+    expect(Object.keys(params)).not.toContain("sealed");
+    expect(Object.keys(params)).not.toContain("verify");
 
     const snapshots = await env.fleet.json<{ name: string }[]>(["snapshot", "list", "lab-1"]);
     expect(snapshots.map((s) => s.name)).toContain(job.snapshotName);

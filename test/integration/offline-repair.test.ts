@@ -30,6 +30,8 @@ describe("offline repair (fix-logon without an agent)", () => {
     await env.fleet.cli(["accounts", "expire", "lab-1", "alice"]);
     await disableAgent();
     const before = await shadow();
+    const plan = await env.fleet.cli(["fix-logon", "lab-1", "alice", "--dry-run"]);
+    expect(plan.stdout).toMatch(/attach\s+would attach its disk to a rescue host/);
     const r = await fixLogon(["alice", "--password-stdin"], "Offline-Fixed-Passw0rd\n");
     expect(r.stderr).toBe("");
     const job = JSON.parse(r.stdout) as JobView;
@@ -64,6 +66,7 @@ describe("offline repair (fix-logon without an agent)", () => {
     const job = JSON.parse(r.stdout) as JobView;
     expect(job).toMatchObject({ state: "failed", error: { code: "SHADOW_INVALID" } });
     expect(job.steps.find((s) => s.name === "edit")!.state).toBe("failed");
+    expect(job.steps.filter((s) => s.name === "detach" || s.name === "start").map((s) => s.state)).toEqual(["done", "done"]);
     const status = await env.lab.lab.status();
     expect(status.hosts[0]).toMatchObject({ running: true });
     expect(status.hosts[0]!.attached).toBeUndefined();

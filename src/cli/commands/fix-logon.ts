@@ -35,11 +35,22 @@ async function passwordFor(flags: Flags, user: string): Promise<string> {
 async function dryRun(client: ApiClient, machine: string, user: string, flags: Flags, format: "json" | "table"): Promise<void> {
   const m = await client.getMachine(machine);
   const account = m.status === "Ready" ? (await client.getAccount(machine, user)).account : undefined;
+  const offline = m.status !== "Ready" && m.driver !== null;
+  const change = flags.keepPassword ? "clear the must-change flag, keeping the password" : "set the new password and clear must-change";
   const steps = [
-    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}${m.status === "Ready" ? ": online fix" : m.driver ? ": offline repair of the disk" : ""}` },
+    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}${m.status === "Ready" ? ": online fix" : offline ? ": offline repair of the disk" : ""}` },
     { name: "diagnose", action: account ? `${account.state}: ${account.evidence.join("; ")}` : "cannot diagnose: agent NotReady" },
     { name: "snapshot", action: flags.snapshot ? (m.driver ? `would snapshot the disk through the ${m.driver.driver} driver` : "would fail: no driver (set one or use --no-snapshot)") : "skipped (--no-snapshot)" },
-    { name: "fix", action: account?.state === "ok" ? "nothing to fix" : flags.keepPassword ? "would clear the must-change flag, keeping the password" : "would set the new password (sealed to the agent) and clear must-change" },
+    ...(offline
+      ? [
+          { name: "stop", action: "would stop the machine" },
+          { name: "attach", action: "would attach its disk to a rescue host" },
+          { name: "edit", action: `would ${change} in the disk's etc/shadow` },
+          { name: "repair-agent", action: flags.repairAgent ? "would re-enable the Lifeline agent on the disk" : "skipped (no --repair-agent)" },
+          { name: "detach", action: "would give the disk back" },
+          { name: "start", action: "would start the machine" },
+        ]
+      : [{ name: "fix", action: account?.state === "ok" ? "nothing to fix" : `would ${change} through the agent` }]),
     { name: "verify", action: "would log in over SSH from the server with the password" },
   ];
   if (format === "json") return printJson({ dryRun: true, steps });

@@ -22,6 +22,7 @@ export function registerMachinesShow(machines: Command): void {
         ["kernel", m.facts?.kernel],
         ["hostname", m.facts?.hostname],
         ["addresses", m.facts?.addresses.join(", ")],
+        ["driver", m.driver ? `${m.driver.driver} ${Object.entries(m.driver.ref).map(([k, v]) => `${k}=${v}`).join(" ")}` : "-"],
         ["labels", Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"],
         ["enrolled", isoTime(m.enrolledAt)],
       ]);
