@@ -44,19 +44,21 @@ export function openVerifyPassword(seal: ServerKey, verify: NonNullable<JobRecor
   return password;
 }
 
-/** Nonces of verify requests already used, until they expire: a captured request cannot be replayed. */
-const usedVerifyNonces = new Map<string, number>();
-const MAX_VERIFY_VALIDITY_MS = 15 * 60_000;
+const MAX_SEALED_REQUEST_VALIDITY_MS = 15 * 60_000;
 
-/** For direct verify calls (not jobs, which reuse their own sealed password on resume). */
-export function consumeVerifyNonce(binding: { nonce: string; expiresAt: number }): void {
+/**
+ * A sealed request (verify, offline reset) works once: its nonce is kept in the store until it
+ * expires, so a captured request cannot be replayed, not even after a server restart. (Jobs
+ * reuse their own sealed password on resume and do not come through here.)
+ */
+export async function consumeSealedNonce(store: Store, binding: { nonce: string; expiresAt: number }): Promise<void> {
   const now = Date.now();
-  for (const [nonce, until] of usedVerifyNonces) if (until < now) usedVerifyNonces.delete(nonce);
-  if (binding.expiresAt <= now || binding.expiresAt > now + MAX_VERIFY_VALIDITY_MS) {
+  if (binding.expiresAt <= now || binding.expiresAt > now + MAX_SEALED_REQUEST_VALIDITY_MS) {
     throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password has expired or claims too long a validity");
   }
-  if (usedVerifyNonces.has(binding.nonce)) throw new LifelineError("OP_REPLAYED", "This verify request was already used; seal the password again");
-  usedVerifyNonces.set(binding.nonce, binding.expiresAt);
+  if (!(await store.useNonce(binding.nonce, binding.expiresAt, now))) {
+    throw new LifelineError("OP_REPLAYED", "This sealed request was already used; seal the password again");
+  }
 }
 
 export async function verifyWithSealed(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Promise<VerifyResult> {

@@ -258,6 +258,13 @@ export class SqliteStore implements Store {
     return this.all(`SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(",")}) ORDER BY created_at`, ...states).map(jobFromRow);
   }
 
+  async useNonce(nonce: string, expiresAt: number, now: number): Promise<boolean> {
+    return this.tx(() => {
+      this.run("DELETE FROM used_nonces WHERE expires_at < ?", now);
+      return this.run("INSERT OR IGNORE INTO used_nonces (nonce, expires_at) VALUES (?, ?)", nonce, expiresAt) === 1;
+    });
+  }
+
   async appendAudit(e: AuditInput): Promise<void> {
     this.run("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)", e.at, e.actor, e.action, e.target, e.result, e.detail);
   }

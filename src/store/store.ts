@@ -114,6 +114,9 @@ export interface Store {
   updateJob(id: string, patch: JobPatch): Promise<void>;
   jobsInStates(states: readonly JobState[]): Promise<JobRecord[]>;
 
+  /** Records a one-time nonce; false if it was already used (and not yet expired). */
+  useNonce(nonce: string, expiresAt: number, now: number): Promise<boolean>;
+
   appendAudit(entry: AuditInput): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;
 }

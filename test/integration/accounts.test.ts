@@ -170,6 +170,12 @@ describe("accounts: diagnose and fix must-change-password on Linux, online", () 
     const body = await sealedVerify(new ApiClient(env.fleet.url, env.fleet.adminToken), "lab-1", "bob", BOB.password);
     expect((await env.fleet.api("POST", "/v1/machines/lab-1/accounts/bob/verify", body)).json.outcome).toBe("ok");
     expect((await env.fleet.api("POST", "/v1/machines/lab-1/accounts/bob/verify", body)).json.code).toBe("OP_REPLAYED");
+    // ...and still after a server restart (the nonce is in the store, not in memory).
+    const port = Number(new URL(env.fleet.url).port);
+    await env.fleet.server.stop();
+    await env.fleet.startServer({ port });
+    await env.fleet.waitStatus("lab-1", "Ready", undefined, 30_000);
+    expect((await env.fleet.api("POST", "/v1/machines/lab-1/accounts/bob/verify", body)).json.code).toBe("OP_REPLAYED");
   });
 
   it("says AGENT_NOT_READY with the reason when the machine's agent is down", async () => {

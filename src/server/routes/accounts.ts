@@ -18,7 +18,7 @@ import type { MachineRecord, OpRecord } from "../../store/index.js";
 import type { Principal } from "../auth.js";
 import type { ServerDeps } from "../deps.js";
 import { defineRoute } from "../route-table.js";
-import { consumeVerifyNonce, verifyWithSealed } from "../jobs-service.js";
+import { consumeSealedNonce, verifyWithSealed } from "../jobs-service.js";
 import { requireMachine } from "./machines.js";
 
 /** The op's data, or its error as the API error (codes from the agent are in the registry). */
@@ -135,7 +135,7 @@ export function accountRoutes(deps: ServerDeps) {
       response: VerifyResult,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        consumeVerifyNonce(body.binding);
+        await consumeSealedNonce(deps.store, body.binding);
         const result = await verifyWithSealed(seal, body, machine, params.user);
         await audit.record(principal, "accounts.verify", `${machine.name}/${params.user}`, result.outcome, result.address);
         return result;

@@ -14,7 +14,7 @@ import { editShadowOnDisk } from "../../repair/shadow-file.js";
 import { cryptSalt, sha512Crypt } from "../../repair/sha512-crypt.js";
 import type { MachineRecord } from "../../store/index.js";
 import type { ServerDeps } from "../deps.js";
-import { consumeVerifyNonce } from "../jobs-service.js";
+import { consumeSealedNonce } from "../jobs-service.js";
 import { defineRoute } from "../route-table.js";
 import { requireMachine } from "./machines.js";
 
@@ -78,7 +78,7 @@ export function repairRoutes(deps: ServerDeps) {
           }
           const b = body.binding;
           if (b.machineId !== machine.id || b.user !== body.user) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine or user");
-          consumeVerifyNonce(b);
+          await consumeSealedNonce(deps.store, b);
           const password = open(body.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
           if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
           try {

@@ -99,4 +99,6 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `,
   // 4: the path a fix-logon job took (online / offline).
   `ALTER TABLE jobs ADD COLUMN path TEXT;`,
+  // 5: one-time nonces of sealed requests, kept until they expire (survives restarts).
+  `CREATE TABLE used_nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);`,
 ];
