@@ -20,7 +20,7 @@ ensure_node() {
 }
 
 # System packages the tests and the lab need. Installed only when missing (root only).
-SYSTEM_PACKAGES=(openssh-client debootstrap xfsprogs e2fsprogs iproute2 util-linux mount coreutils findutils openssl)
+SYSTEM_PACKAGES=(openssh-client debootstrap xfsprogs e2fsprogs iproute2 util-linux mount coreutils findutils openssl samba-ad-dc samba-ad-provision)
 
 ensure_system_packages() {
   local missing=()

@@ -6,7 +6,8 @@ import type { Command } from "commander";
 import { ApiClient } from "../client/api-client.js";
 import { LifelineError } from "../protocol/index.js";
 import { isLabError } from "./errors.js";
-import { buildImage } from "./image.js";
+import { buildImage, SEED_USERS } from "./image.js";
+import { startLabDomain } from "./domain.js";
 import { Lab, DEFAULT_LAB_NAME } from "./lab.js";
 import { labServerInfo, startLabServer, stopLabServer } from "./lab-server.js";
 import { agentHostProcess } from "./agent-process.js";
@@ -79,13 +80,17 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
     .option("--name <lab>", "lab name", DEFAULT_LAB_NAME)
     .option("--port <port>", "port of the lab server on the lab gateway address", "8471")
     .option("--subnet <cidr>", "the lab's private /24 (default 10.231.0.0/24)")
-    .action(async (opts: { hosts: string; name: string; port: string; subnet?: string }) => {
+    .option("--domain <realm>", "also run a Samba AD domain controller for this realm (e.g. LAB.LIFELINE.TEST), seeded with alice and bob")
+    .action(async (opts: { hosts: string; name: string; port: string; subnet?: string; domain?: string }) => {
       const count = Number(opts.hosts);
       const port = Number(opts.port);
       if (!Number.isInteger(count) || count < 1 || count > 200) throw new LifelineError("USAGE", `Invalid --hosts "${opts.hosts}": 1 to 200`);
       if (!Number.isInteger(port) || port < 1 || port > 65535) throw new LifelineError("USAGE", `Invalid --port "${opts.port}"`);
       const theLab = named(opts);
       await labAction(() => theLab.up({ hosts: [] })); // network first: the server listens on it
+      const domain = opts.domain
+        ? await labAction(() => startLabDomain({ labName: theLab.name, labDir: theLab.labDir, subnet: theLab.subnet, realm: opts.domain!, users: SEED_USERS }))
+        : undefined;
       const binary = resolve(process.argv[1]!);
       const server = await labAction(() => startLabServer({ labDir: theLab.labDir, host: theLab.gatewayAddress, port, binary }));
       const client = new ApiClient(server.url, server.adminToken);
@@ -104,6 +109,7 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       // Lab hosts are the lab driver's machines: snapshots and offline repair work at once.
       for (const h of up.hosts) await client.setDriver(h.name, { driver: "lab", version: 1, ref: { lab: theLab.name, host: h.name, labDir: theLab.labDir } });
       for (const h of up.hosts) process.stdout.write(`${h.name}  ${h.address}  ${h.running ? "running" : "stopped"}\n`);
+      if (domain) process.stdout.write(`domain ${domain.realm} (${domain.netbios}): DC at ${domain.address}, LDAPS 636, users ${SEED_USERS.map((u) => u.name).join(", ")}\n`);
       process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, theLab.labDir, server.url, server.adminToken)}\n`);
     });
 

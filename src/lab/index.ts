@@ -47,3 +47,5 @@ export type { RunResult } from "./exec.js";
 export { LabError, isLabError } from "./errors.js";
 export type { LabErrorCode } from "./errors.js";
 export { defaultCacheDir } from "./paths.js";
+export { startLabDomain, domainTool, domainAddress } from "./domain.js";
+export type { LabDomain, LabDomainOptions } from "./domain.js";

@@ -12,6 +12,8 @@ import { SYSTEM_PATH } from "./exec.js";
 /** Which Debian package provides each program, for the error message. */
 const TOOL_PACKAGES: Record<string, string> = {
   debootstrap: "debootstrap",
+  samba: "samba-ad-dc",
+  "samba-tool": "samba-ad-provision",
   "mkfs.ext4": "e2fsprogs",
   "mkfs.xfs": "xfsprogs",
   ip: "iproute2",

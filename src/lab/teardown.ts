@@ -65,6 +65,8 @@ export async function teardownLab(
   for (const dir of [join(layout.dir, "hosts"), layout.rescueDir]) {
     if ((await mountsUnder(dir)).length === 0) await rm(dir, { recursive: true, force: true });
   }
+  // The lab domain's database and keys (its samba died with its namespace above).
+  await rm(join(layout.dir, "domain"), { recursive: true, force: true });
   await removeState(layout.stateFile);
   if (opts.purge) {
     await rm(layout.storeImage, { force: true });

@@ -16,10 +16,11 @@ describe("lifeline lab (CLI)", () => {
   const lifeline = (...args: string[]) => runLifeline(args, env);
 
   beforeAll(async () => {
-    const up = await lifeline("lab", "up", "--hosts", "2", "--name", name, "--subnet", subnet, "--port", "18471");
+    const up = await lifeline("lab", "up", "--hosts", "2", "--name", name, "--subnet", subnet, "--port", "18471", "--domain", "LAB.LIFELINE.TEST");
     expect(up.stderr).toBe("");
     expect(up.code).toBe(0);
     expect(up.stdout).toContain("lab-1  10.231.77.11  running");
+    expect(up.stdout).toContain("domain LAB.LIFELINE.TEST (LAB): DC at 10.231.77.5, LDAPS 636, users alice, bob");
   }, 180_000);
   afterAll(async () => {
     await lifeline("lab", "down", "--name", name);
@@ -67,7 +68,7 @@ describe("lifeline lab (CLI)", () => {
     const down = await lifeline("lab", "down", "--name", name);
     expect(down.code).toBe(0);
     const netns = execFileSync("ip", ["netns", "list"], { encoding: "utf8" });
-    expect(netns).not.toContain(name);
+    expect(netns).not.toContain(name); // hosts, bridge and the domain controller's namespace
     expect(readFileSync("/proc/mounts", "utf8")).not.toContain(`/labs/${name}/`);
     // (No request to the old server address: with the lab gone it would route off this machine.)
     const { readdirSync } = await import("node:fs");
