@@ -23,7 +23,7 @@ describe("lifeline lab (CLI)", () => {
     expect(up.stdout).toContain("domain LAB.LIFELINE.TEST (LAB): DC at 10.231.77.5, LDAPS 636, users alice, bob");
   }, 180_000);
   afterAll(async () => {
-    await lifeline("lab", "down", "--name", name);
+    await lifeline("lab", "down", "--name", name, "--purge"); // the test's store cache goes too
     dir.remove();
   }, 120_000);
 
