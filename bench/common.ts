@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -93,4 +93,25 @@ export async function waitReady(url: string, token: string, count: number, timeo
 
 export function verdict(label: string, value: number, target: number, unit: string): string {
   return `${label}: ${value.toFixed(2)} ${unit} (target <= ${target} ${unit}) ${value <= target ? "OK" : "MISSED"}`;
+}
+
+/** For lab benchmarks: system tools with a fixed PATH. */
+export const SYS = { encoding: "utf8" as const, env: { PATH: "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" } };
+
+export async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
+  const started = performance.now();
+  const value = await fn();
+  return { ms: performance.now() - started, value };
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+export const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
+
+/** A 10.231.x.0/24 the machine does not route yet, searching downwards from `from`. */
+export function freeSubnet(from: number): string {
+  const routes = execFileSync("ip", ["-4", "route", "show", "table", "all"], SYS);
+  for (let third = from; third > 0; third--) {
+    if (!routes.includes(`10.231.${third}.`)) return `10.231.${third}.0/24`;
+  }
+  throw new Error("no free 10.231.x.0/24 subnet");
 }

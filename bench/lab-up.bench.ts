@@ -7,27 +7,12 @@ import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Lab, buildImage } from "../src/lab/index.js";
-import { verdict } from "./common.js";
+import { SYS, fmt, freeSubnet, median, timed, verdict } from "./common.js";
 
 const UP_TARGET_S = 5;
-const SYS = { encoding: "utf8" as const, env: { PATH: "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" } };
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - started, value };
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
 
-function freeSubnet(): string {
-  const routes = execFileSync("ip", ["-4", "route", "show", "table", "all"], SYS);
-  for (let third = 99; third > 0; third--) {
-    if (!routes.includes(`10.231.${third}.`)) return `10.231.${third}.0/24`;
-  }
-  throw new Error("no free 10.231.x.0/24 subnet");
-}
 
 /** RSS of every process in the host's network namespace: what one lab host costs. */
 async function hostMemory(netns: string): Promise<{ totalKiB: number; detail: string }> {
@@ -58,7 +43,7 @@ export async function benchLabUp(): Promise<string[]> {
   await buildImage();
   lines.push(`image build, warm (cache hit): ${fmt((await timed(() => buildImage())).ms)}`);
 
-  const lab = new Lab({ name: "bench", subnet: freeSubnet() });
+  const lab = new Lab({ name: "bench", subnet: freeSubnet(99) });
   await lab.down({ purge: true });
   try {
     const ups: number[] = [];

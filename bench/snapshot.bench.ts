@@ -6,30 +6,15 @@
 import { execFileSync } from "node:child_process";
 import { stat } from "node:fs/promises";
 import { Lab, buildImage } from "../src/lab/index.js";
-import { verdict } from "./common.js";
+import { SYS, fmt, freeSubnet, median, timed, verdict } from "./common.js";
 
-const SYS = { encoding: "utf8" as const, env: { PATH: "/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin" } };
 const ROUNDS = 5;
 const RATIO_TARGET = 1.5;
 const GiB = 1024 ** 3;
 
-async function timed<T>(fn: () => Promise<T>): Promise<{ ms: number; value: T }> {
-  const started = performance.now();
-  const value = await fn();
-  return { ms: performance.now() - started, value };
-}
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const fmt = (ms: number) => (ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms < 10 ? 1 : 0)} ms`);
 const gib = (bytes: number) => `${(bytes / GiB).toFixed(2)} GiB`;
 
-function freeSubnet(): string {
-  const routes = execFileSync("ip", ["-4", "route", "show", "table", "all"], SYS);
-  for (let third = 98; third > 0; third--) {
-    if (!routes.includes(`10.231.${third}.`)) return `10.231.${third}.0/24`;
-  }
-  throw new Error("no free 10.231.x.0/24 subnet");
-}
 
 /** Space the disk image really takes in the store (allocated blocks, not its apparent size). */
 async function allocated(file: string): Promise<number> {
@@ -52,7 +37,7 @@ export async function benchSnapshot(): Promise<string[]> {
   if (process.geteuid?.() !== 0) return ["snapshot: skipped (needs root: namespaces, mounts, loop devices)"];
   const lines: string[] = [];
   await buildImage();
-  const lab = new Lab({ name: "benchsnap", subnet: freeSubnet() });
+  const lab = new Lab({ name: "benchsnap", subnet: freeSubnet(98) });
   await lab.down({ purge: true });
   try {
     const sizes = [

@@ -6,7 +6,6 @@ import {
   AccountResult,
   FixLogonRequest,
   LifelineError,
-  isErrorCode,
 
   type DriverHandle,
   type Job,
@@ -22,18 +21,13 @@ import type { AuditLog } from "./audit.js";
 import type { Principal } from "./auth.js";
 import type { AgentGateway } from "./gateway.js";
 import type { ServerKey } from "./keys.js";
-import type { OpsService } from "./ops-service.js";
+import { opData, type OpsService } from "./ops-service.js";
 import { loginAddress } from "./login-address.js";
 import { verifySshLogin } from "./verify-login.js";
 
 export const toApiJob = ({ params: _p, ...job }: JobRecord): Job => job;
 
-/** Account data of a finished op, or its error as a LifelineError. */
-export function accountOf(op: OpRecord) {
-  if (op.state === "succeeded") return AccountResult.parse(op.data).account;
-  const code = op.error && isErrorCode(op.error.code) ? op.error.code : "ACCOUNT_CHANGE_FAILED";
-  throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
-}
+const accountOf = (op: OpRecord) => AccountResult.parse(opData(op)).account;
 
 /** Opens a password sealed to the server's key for one login check; the caller wipes it. */
 export function openVerifyPassword(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Buffer {

@@ -3,6 +3,7 @@ import type { FastifyBaseLogger } from "fastify";
 import { newId, signJson } from "../crypto/index.js";
 import {
   LifelineError,
+  isErrorCode,
   isTerminal,
   type CancelPayload,
   type CreateRunRequest,
@@ -37,6 +38,13 @@ const DATA_OP_DELIVERY_MS = 30_000;
 const OUTPUT_SLACK_BYTES = 64 * 1024;
 
 export const toApiOp = ({ envelope: _e, ...op }: OpRecord): Op => op;
+
+/** A finished data op's result, or its error as a LifelineError (agent codes are in the registry). */
+export function opData(op: OpRecord): unknown {
+  if (op.state === "succeeded") return op.data;
+  const code = op.error && isErrorCode(op.error.code) ? op.error.code : "ACCOUNT_CHANGE_FAILED";
+  throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
+}
 
 /**
  * The life of an op on the server: created and signed, delivered (again after a reconnect),

@@ -11,22 +11,16 @@ import {
   ServerInfo,
   VerifyRequest,
   VerifyResult,
-  isErrorCode,
   type OpSpec,
 } from "../../protocol/index.js";
-import type { MachineRecord, OpRecord } from "../../store/index.js";
+import type { MachineRecord } from "../../store/index.js";
 import type { Principal } from "../auth.js";
 import type { ServerDeps } from "../deps.js";
 import { defineRoute } from "../route-table.js";
 import { consumeSealedNonce, verifyWithSealed } from "../jobs-service.js";
+import { opData } from "../ops-service.js";
 import { requireMachine } from "./machines.js";
 
-/** The op's data, or its error as the API error (codes from the agent are in the registry). */
-function dataOf(op: OpRecord): unknown {
-  if (op.state === "succeeded") return op.data;
-  const code = op.error && isErrorCode(op.error.code) ? op.error.code : "ACCOUNT_CHANGE_FAILED";
-  throw new LifelineError(code, op.error?.message ?? `The op ended ${op.state}`);
-}
 
 
 export function accountRoutes(deps: ServerDeps) {
@@ -34,7 +28,7 @@ export function accountRoutes(deps: ServerDeps) {
   const act = async (principal: Principal, machine: MachineRecord, user: string, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}) => {
     try {
       const op = await ops.runAndWait(principal, machine, spec, opts);
-      const data = AccountResult.parse(dataOf(op));
+      const data = AccountResult.parse(opData(op));
       await audit.record(principal, spec.kind, `${machine.name}/${user}`, "ok", `op=${op.id} state=${data.account.state}`);
       return data;
     } catch (err) {
@@ -62,7 +56,7 @@ export function accountRoutes(deps: ServerDeps) {
       response: AccountsListResult,
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        return AccountsListResult.parse(dataOf(await ops.runAndWait(principal, machine, { kind: "accounts.list", args: {} })));
+        return AccountsListResult.parse(opData(await ops.runAndWait(principal, machine, { kind: "accounts.list", args: {} })));
       },
     }),
     defineRoute({
@@ -75,33 +69,28 @@ export function accountRoutes(deps: ServerDeps) {
       response: AccountResult,
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        return AccountResult.parse(dataOf(await ops.runAndWait(principal, machine, { kind: "accounts.inspect", args: { user: params.user } })));
+        return AccountResult.parse(opData(await ops.runAndWait(principal, machine, { kind: "accounts.inspect", args: { user: params.user } })));
       },
     }),
-    defineRoute({
-      method: "POST",
-      url: "/v1/machines/:name/accounts/:user/expire",
-      summary: "Set the must-change-password flag",
-      role: "operator",
-      action: "expire accounts",
-      params: AccountParams,
-      body: AccountActionRequest,
-      response: AccountResult,
-      handler: async ({ params, body, principal }) =>
-        act(principal, await requireMachine(deps, params.name), params.user, { kind: "accounts.expire", args: { user: params.user, allowSystem: body.allowSystem } }),
-    }),
-    defineRoute({
-      method: "POST",
-      url: "/v1/machines/:name/accounts/:user/clear-flag",
-      summary: "Clear the must-change / expired state, keeping the password",
-      role: "operator",
-      action: "clear account flags",
-      params: AccountParams,
-      body: AccountActionRequest,
-      response: AccountResult,
-      handler: async ({ params, body, principal }) =>
-        act(principal, await requireMachine(deps, params.name), params.user, { kind: "accounts.clear-flag", args: { user: params.user, allowSystem: body.allowSystem } }),
-    }),
+    ...(
+      [
+        ["expire", "accounts.expire", "Set the must-change-password flag", "expire accounts"],
+        ["clear-flag", "accounts.clear-flag", "Clear the must-change / expired state, keeping the password", "clear account flags"],
+      ] as const
+    ).map(([verb, kind, summary, action]) =>
+      defineRoute({
+        method: "POST",
+        url: `/v1/machines/:name/accounts/:user/${verb}`,
+        summary,
+        role: "operator",
+        action,
+        params: AccountParams,
+        body: AccountActionRequest,
+        response: AccountResult,
+        handler: async ({ params, body, principal }) =>
+          act(principal, await requireMachine(deps, params.name), params.user, { kind, args: { user: params.user, allowSystem: body.allowSystem } }),
+      }),
+    ),
     defineRoute({
       method: "POST",
       url: "/v1/machines/:name/accounts/:user/reset-password",

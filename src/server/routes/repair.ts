@@ -17,13 +17,14 @@ import type { ServerDeps } from "../deps.js";
 import { consumeSealedNonce } from "../jobs-service.js";
 import { defineRoute } from "../route-table.js";
 import { requireMachine } from "./machines.js";
+import { handleOf } from "./snapshots.js";
 
 /** The machine's driver, if it can attach the disk for offline repair. */
 function offlineDriver(machine: MachineRecord): { driver: Driver & { disk: NonNullable<Driver["disk"]> }; handle: DriverHandle } {
-  if (!machine.driver) throw new LifelineError("NO_DRIVER", `"${machine.name}" has no driver: lifeline machines set-driver`);
-  const driver = driverFor(machine.driver);
-  if (!driver.disk) throw new LifelineError("NO_DRIVER", `The ${machine.driver.driver} driver cannot attach "${machine.name}"'s disk for offline repair`);
-  return { driver: driver as Driver & { disk: NonNullable<Driver["disk"]> }, handle: machine.driver };
+  const handle = handleOf(machine);
+  const driver = driverFor(handle);
+  if (!driver.disk) throw new LifelineError("NO_DRIVER", `The ${handle.driver} driver cannot attach "${machine.name}"'s disk for offline repair`);
+  return { driver: driver as Driver & { disk: NonNullable<Driver["disk"]> }, handle };
 }
 
 /**

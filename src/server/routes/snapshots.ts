@@ -9,7 +9,8 @@ import { requireMachine } from "./machines.js";
 
 const SnapshotParams = z.object({ name: MachineName, snapshot: SnapshotName });
 
-function handleOf(machine: MachineRecord): DriverHandle {
+/** The machine's driver handle, or NO_DRIVER with how to set one. */
+export function handleOf(machine: MachineRecord): DriverHandle {
   if (!machine.driver) throw new LifelineError("NO_DRIVER", `"${machine.name}" has no driver: lifeline machines set-driver ${machine.name} --driver lab --ref lab=LAB --ref host=HOST`);
   return machine.driver;
 }
