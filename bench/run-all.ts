@@ -1,6 +1,7 @@
 // Runs the benchmarks and prints their figures. Pick some with arguments: run-all.js roundtrip idle
 import { benchAccounts } from "./accounts.bench.js";
 import { benchAgentIdle } from "./agent-idle.bench.js";
+import { benchDomain } from "./domain.bench.js";
 import { benchFanout } from "./fanout.bench.js";
 import { benchFixLogon } from "./fix-logon.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
@@ -13,6 +14,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   idle: benchAgentIdle,
   lab: benchLabUp,
   accounts: benchAccounts,
+  domain: benchDomain,
   snapshot: benchSnapshot,
   "fix-logon": benchFixLogon,
 };

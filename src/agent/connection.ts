@@ -2,7 +2,7 @@ import type { KeyObject } from "node:crypto";
 import type { Logger } from "pino";
 import WebSocket from "ws";
 import { agentAuthMessage, signBytes } from "../crypto/index.js";
-import { LIFELINE_VERSION, MAX_AGENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, type AgentMessage } from "../protocol/index.js";
+import { LIFELINE_VERSION, MAX_AGENT_MESSAGE_BYTES, PROTOCOL_VERSION, ServerMessage, type AgentMessage, type MachineFacts } from "../protocol/index.js";
 import type { OpExecutor } from "./executor.js";
 import { collectFacts } from "./facts.js";
 
@@ -32,6 +32,7 @@ export function runSession(opts: {
     const ws = new WebSocket(endpoint, { maxPayload: MAX_AGENT_MESSAGE_BYTES, handshakeTimeout: 10_000 });
     const end: SessionEnd = { established: false };
     let heartbeat: NodeJS.Timeout | undefined;
+    let reported: MachineFacts | undefined;
     const send = (message: AgentMessage): boolean => {
       if (ws.readyState !== WebSocket.OPEN) return false;
       ws.send(JSON.stringify(message));
@@ -56,14 +57,20 @@ export function runSession(opts: {
             signature: signBytes("agent-auth", agentAuthMessage(message.nonce, machineId), signKey),
             protocolVersion: PROTOCOL_VERSION,
             agentVersion: LIFELINE_VERSION,
-            facts: collectFacts(),
+            facts: (reported = collectFacts()),
           });
           return;
         case "welcome":
           end.established = true;
           log.info({ server: opts.url }, "connected");
           executor.setOutbox(send);
-          heartbeat = setInterval(() => send({ type: "heartbeat", runningOps: executor.running }), message.heartbeatIntervalMs);
+          heartbeat = setInterval(() => {
+            // Facts are a few small files: re-read them each beat, send them only when they changed.
+            const facts = collectFacts();
+            const changed = JSON.stringify(facts) !== JSON.stringify(reported);
+            if (changed) reported = facts;
+            send({ type: "heartbeat", runningOps: executor.running, ...(changed ? { facts } : {}) });
+          }, message.heartbeatIntervalMs);
           return;
         case "op":
           return executor.handleOp(message.op);

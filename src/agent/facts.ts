@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
 import { arch, hostname, networkInterfaces, platform, release } from "node:os";
-import type { MachineFacts } from "../protocol/index.js";
+import { REALM_PATTERN, type MachineFacts } from "../protocol/index.js";
 
 function osPrettyName(): string {
   try {
@@ -28,11 +28,27 @@ function sshHostKeys(): string[] {
   }
 }
 
+/**
+ * The AD realm this machine is a member of, as its Samba configuration says (winbind joins
+ * write `security = ads` and `realm = ...`); null when it is not joined.
+ */
+export function domainRealm(smbConf = "/etc/samba/smb.conf"): string | null {
+  let text: string;
+  try {
+    text = readFileSync(smbConf, "utf8");
+  } catch {
+    return null;
+  }
+  const setting = (key: string) => new RegExp(`^\\s*${key}\\s*=\\s*(\\S+)\\s*$`, "im").exec(text)?.[1];
+  const realm = setting("realm")?.toUpperCase();
+  return setting("security")?.toLowerCase() === "ads" && realm && REALM_PATTERN.test(realm) ? realm : null;
+}
+
 export function collectFacts(): MachineFacts {
   const addresses = Object.values(networkInterfaces())
     .flat()
     .filter((a) => a !== undefined && !a.internal)
     .map((a) => a!.address)
     .slice(0, 64);
-  return { os: platform(), osPretty: osPrettyName(), arch: arch(), kernel: release().slice(0, 256), hostname: hostname().slice(0, 255), addresses, sshHostKeys: sshHostKeys() };
+  return { os: platform(), osPretty: osPrettyName(), arch: arch(), kernel: release().slice(0, 256), hostname: hostname().slice(0, 255), addresses, sshHostKeys: sshHostKeys(), domainRealm: domainRealm() };
 }

@@ -7,6 +7,7 @@ import { registerAccountsVerify } from "./commands/accounts-verify.js";
 import { registerAuditList } from "./commands/audit-list.js";
 import { registerResetPassword } from "./commands/reset-password.js";
 import { registerFixLogon } from "./commands/fix-logon.js";
+import { registerDomain } from "./commands/domain.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerMachinesSetDriver } from "./commands/machines-set-driver.js";
 import { registerSnapshot } from "./commands/snapshot.js";
@@ -53,7 +54,7 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerOpsShow(ops);
   registerOpsCancel(ops);
   registerAuditList(program.command("audit").description("who did what"));
-  const accounts = program.command("accounts").description("local accounts of a machine: list, diagnose, fix");
+  const accounts = program.command("accounts").description("accounts of a machine (local, or its domain's with --domain): list, diagnose, fix");
   registerAccountsList(accounts);
   registerAccountsShow(accounts);
   registerAccountsFlag(accounts);
@@ -62,6 +63,7 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerMachinesSetDriver(machines);
   registerSnapshot(program);
   registerFixLogon(program);
+  registerDomain(program);
   registerJobs(program);
   registerRepair(program, scriptWords);
   for (const plugin of plugins) plugin(program, scriptWords);

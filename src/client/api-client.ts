@@ -14,6 +14,9 @@ import {
   TokenList,
   isErrorCode,
   AccountResult,
+  Domain,
+  DomainList,
+  type AddDomainRequest,
   AccountsListResult,
   ServerInfo,
   RepairSession,
@@ -38,6 +41,9 @@ import {
  * The typed HTTP client of the Lifeline API, shared by the CLI and the web console. Every
  * response is parsed with the same schema the server used.
  */
+/** Whose accounts: a machine's local ones (its name) or a domain's ({ realm }). */
+export type AccountScope = string | { realm: string };
+
 export class ApiClient {
   constructor(
     readonly server: string,
@@ -108,23 +114,39 @@ export class ApiClient {
   serverInfo() {
     return this.json(ServerInfo, "GET", "/v1/server-info");
   }
-  private accountPath(machine: string, user?: string, action?: string) {
-    return `/v1/machines/${encodeURIComponent(machine)}/accounts${user ? `/${encodeURIComponent(user)}` : ""}${action ? `/${action}` : ""}`;
+  private accountPath(scope: AccountScope, user?: string, action?: string) {
+    const base = typeof scope === "string" ? `/v1/machines/${encodeURIComponent(scope)}` : `/v1/domains/${encodeURIComponent(scope.realm)}`;
+    return `${base}/accounts${user ? `/${encodeURIComponent(user)}` : ""}${action ? `/${action}` : ""}`;
   }
-  listAccounts(machine: string) {
-    return this.json(AccountsListResult, "GET", this.accountPath(machine));
+  listAccounts(scope: AccountScope) {
+    return this.json(AccountsListResult, "GET", this.accountPath(scope));
   }
-  getAccount(machine: string, user: string) {
-    return this.json(AccountResult, "GET", this.accountPath(machine, user));
+  getAccount(scope: AccountScope, user: string) {
+    return this.json(AccountResult, "GET", this.accountPath(scope, user));
   }
-  expireAccount(machine: string, user: string, allowSystem = false) {
-    return this.json(AccountResult, "POST", this.accountPath(machine, user, "expire"), { allowSystem });
+  expireAccount(scope: AccountScope, user: string, allowSystem = false) {
+    return this.json(AccountResult, "POST", this.accountPath(scope, user, "expire"), { allowSystem });
   }
-  clearFlag(machine: string, user: string, allowSystem = false) {
-    return this.json(AccountResult, "POST", this.accountPath(machine, user, "clear-flag"), { allowSystem });
+  clearFlag(scope: AccountScope, user: string, allowSystem = false) {
+    return this.json(AccountResult, "POST", this.accountPath(scope, user, "clear-flag"), { allowSystem });
   }
-  resetPassword(machine: string, user: string, request: ResetPasswordRequest) {
-    return this.json(AccountResult, "POST", this.accountPath(machine, user, "reset-password"), request);
+  unlockAccount(scope: AccountScope, user: string, allowSystem = false) {
+    return this.json(AccountResult, "POST", this.accountPath(scope, user, "unlock"), { allowSystem });
+  }
+  resetPassword(scope: AccountScope, user: string, request: ResetPasswordRequest) {
+    return this.json(AccountResult, "POST", this.accountPath(scope, user, "reset-password"), request);
+  }
+  addDomain(request: AddDomainRequest) {
+    return this.json(Domain, "POST", "/v1/domains", request);
+  }
+  listDomains() {
+    return this.json(DomainList, "GET", "/v1/domains");
+  }
+  getDomain(realm: string) {
+    return this.json(Domain, "GET", `/v1/domains/${encodeURIComponent(realm)}`);
+  }
+  async removeDomain(realm: string): Promise<void> {
+    await this.call("DELETE", `/v1/domains/${encodeURIComponent(realm)}`);
   }
   verifyLogin(machine: string, user: string, request: VerifyRequest) {
     return this.json(VerifyResult, "POST", this.accountPath(machine, user, "verify"), request);

@@ -75,6 +75,10 @@ supervise() {
   done
 }
 supervise /usr/sbin/sshd -D -e &
+# A host joined to the lab's domain (lifeline lab up --domain) logs domain users in through winbind.
+if grep -qiE '^[[:space:]]*security[[:space:]]*=[[:space:]]*ads' /etc/samba/smb.conf 2>/dev/null; then
+  supervise /usr/sbin/winbindd --foreground --no-process-group &
+fi
 if [ $# -gt 0 ]; then supervise "$@" & fi
 echo "lifeline-init: host $(hostname) up"
 # wait returns when a trapped signal arrives; it also reaps orphans re-parented to PID 1.

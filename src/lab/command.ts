@@ -8,6 +8,7 @@ import { LifelineError } from "../protocol/index.js";
 import { isLabError } from "./errors.js";
 import { buildImage, SEED_USERS } from "./image.js";
 import { startLabDomain } from "./domain.js";
+import { joinLabDomain } from "./domain-join.js";
 import { Lab, DEFAULT_LAB_NAME } from "./lab.js";
 import { labServerInfo, startLabServer, stopLabServer } from "./lab-server.js";
 import { agentHostProcess } from "./agent-process.js";
@@ -108,8 +109,15 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       for (const h of up.hosts) if (tokens.has(h.name)) await labAction(() => theLab.start(h.name, { process: agentHostProcess({ binary, serverUrl: server.url, name: h.name }) }));
       // Lab hosts are the lab driver's machines: snapshots and offline repair work at once.
       for (const h of up.hosts) await client.setDriver(h.name, { driver: "lab", version: 1, ref: { lab: theLab.name, host: h.name, labDir: theLab.labDir } });
+      // Members of the lab domain: SSH as NETBIOS\user goes through winbind to the DC.
+      if (domain) for (const h of up.hosts) await labAction(() => joinLabDomain(theLab, h.name, domain));
       for (const h of up.hosts) process.stdout.write(`${h.name}  ${h.address}  ${h.running ? "running" : "stopped"}\n`);
-      if (domain) process.stdout.write(`domain ${domain.realm} (${domain.netbios}): DC at ${domain.address}, LDAPS 636, users ${SEED_USERS.map((u) => u.name).join(", ")}\n`);
+      if (domain) {
+        process.stdout.write(`domain ${domain.realm} (${domain.netbios}): DC ${domain.dcHost} at ${domain.address}, LDAPS 636, users ${SEED_USERS.map((u) => u.name).join(", ")}; hosts joined\n`);
+        process.stdout.write(
+          `  to manage it: lifeline domain add ${domain.realm} --via lab-1 --dc ${domain.dcHost} --bind-user ${domain.serviceUser} --ca-file ${domain.caFile} --password-stdin < ${join(theLab.labDir, "domain", "service-password")}\n`,
+        );
+      }
       process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, theLab.labDir, server.url, server.adminToken)}\n`);
     });
 

@@ -37,6 +37,31 @@ export interface LabDomain {
   /** Kept 0600 in <labDir>/domain/admin-password: a lab-only credential. */
   adminPassword: string;
   smbConf: string;
+  /** The DC's DNS name, as its LDAPS certificate names it. */
+  dcHost: string;
+  /** The CA that signed the DC's LDAPS certificate (Samba makes it at first start). */
+  caFile: string;
+  /** A least-privilege helpdesk account: Reset password, pwdLastSet, lockoutTime on CN=Users. */
+  serviceUser: string;
+  servicePassword: string;
+}
+
+export const SERVICE_USER = "lifeline-svc";
+
+// Well-known GUIDs ([MS-ADTS]): the user class, the Reset Password extended right
+// (User-Force-Change-Password) and the pwdLastSet and lockoutTime attributes.
+const USER_CLASS = "bf967aba-0de6-11d0-a285-00aa003049e2";
+const RESET_PASSWORD_RIGHT = "00299570-246d-11d0-a768-00aa006e0529";
+const PWD_LAST_SET = "bf967a0a-0de6-11d0-a285-00aa003049e2";
+const LOCKOUT_TIME = "28630ebf-41d5-11d1-a9c1-0000f80367c1";
+
+/** The delegation a helpdesk gets (and all Lifeline needs), as inheritable ACEs for user objects. */
+export function helpdeskSddl(sid: string): string {
+  return [
+    `(OA;CIIO;CR;${RESET_PASSWORD_RIGHT};${USER_CLASS};${sid})`,
+    `(OA;CIIO;RPWP;${PWD_LAST_SET};${USER_CLASS};${sid})`,
+    `(OA;CIIO;RPWP;${LOCKOUT_TIME};${USER_CLASS};${sid})`,
+  ].join("");
 }
 
 const REALM = /^[A-Z][A-Z0-9-]{0,14}(\.[A-Z0-9-]{1,63}){1,6}$/;
@@ -73,6 +98,9 @@ export async function startLabDomain(opts: LabDomainOptions): Promise<LabDomain>
     await run("samba-tool", [
       "domain", "provision", `--targetdir=${dir}`, `--realm=${opts.realm}`, `--domain=${netbios}`, "--server-role=dc",
       "--dns-backend=SAMBA_INTERNAL", `--adminpass=${adminPassword}`, "--use-rfc2307", `--host-ip=${address}`, `--host-name=${DC_HOST}`,
+      // Without these, provision registers the machine's own addresses (e.g. its IPv6 ULA) in
+      // the domain's DNS: lab hosts would then be sent outside the lab to reach the DC.
+      `--option=interfaces=${address}`, "--option=bind interfaces only=yes",
     ], { timeoutMs: 120_000 });
   }
   const adminPassword = (await readFile(passwordFile, "utf8")).trim();
@@ -101,7 +129,30 @@ export async function startLabDomain(opts: LabDomainOptions): Promise<LabDomain>
     await run("samba-tool", ["user", "create", user.name, user.password, "-s", smbConf]);
   }
   const baseDn = opts.realm.toLowerCase().split(".").map((p) => `DC=${p}`).join(",");
-  return { realm: opts.realm, netbios, address, baseDn, adminUser: "Administrator", adminPassword, smbConf };
+  const servicePasswordFile = join(dir, "service-password");
+  if (!existing.includes(SERVICE_USER)) {
+    const servicePassword = `Svc-${randomBytes(12).toString("base64url")}9!`;
+    await writeFile(servicePasswordFile, servicePassword, { mode: 0o600 });
+    await run("samba-tool", ["user", "create", SERVICE_USER, servicePassword, "-s", smbConf]);
+    const shown = (await run("samba-tool", ["user", "show", SERVICE_USER, "--attributes=objectSid", "-s", smbConf])).stdout;
+    const sid = /objectSid: (S-[0-9-]+)/.exec(shown)?.[1];
+    if (!sid) throw new LabError("LAB_COMMAND_FAILED", `No objectSid for ${SERVICE_USER} in: ${shown}`);
+    await run("samba-tool", ["dsacl", "set", `--objectdn=CN=Users,${baseDn}`, `--sddl=${helpdeskSddl(sid)}`, "-s", smbConf]);
+  }
+  const servicePassword = (await readFile(servicePasswordFile, "utf8")).trim();
+  return {
+    realm: opts.realm,
+    netbios,
+    address,
+    baseDn,
+    adminUser: "Administrator",
+    adminPassword,
+    smbConf,
+    dcHost: `${DC_HOST}.${opts.realm.toLowerCase()}`,
+    caFile: join(dir, "private", "tls", "ca.pem"),
+    serviceUser: SERVICE_USER,
+    servicePassword,
+  };
 }
 
 /** samba-tool against the lab domain, e.g. to set "must change password" in tests. */

@@ -33,6 +33,11 @@ export const DEFAULT_PACKAGES: readonly string[] = [
   "procps",
   // The machine's node binary is bind-mounted into hosts to run the agent; it needs this.
   "libstdc++6",
+  // Domain members: a lab host joined to the lab's Samba AD domain logs domain users in
+  // through winbind (NSS + PAM), as a Linux member server of a real AD would.
+  "winbind",
+  "libpam-winbind",
+  "libnss-winbind",
 ];
 
 /** Applied last, so it wins over Debian's defaults (sshd takes the first value it reads). */

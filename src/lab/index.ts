@@ -47,5 +47,6 @@ export type { RunResult } from "./exec.js";
 export { LabError, isLabError } from "./errors.js";
 export type { LabErrorCode } from "./errors.js";
 export { defaultCacheDir } from "./paths.js";
-export { startLabDomain, domainTool, domainAddress } from "./domain.js";
+export { startLabDomain, domainTool, domainAddress, helpdeskSddl, SERVICE_USER } from "./domain.js";
+export { joinLabDomain } from "./domain-join.js";
 export type { LabDomain, LabDomainOptions } from "./domain.js";

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { Id, MachineName, ShortB64, Timestamp } from "./common.js";
+import { Id, MachineName, Realm, ShortB64, Timestamp } from "./common.js";
 
 /**
  * Usernames as Linux (shadow-utils' default NAME_REGEX, with dots) and Windows both accept:
@@ -16,11 +16,15 @@ export type AccountState = z.infer<typeof AccountState>;
 
 export const Account = z.object({
   name: Username,
+  /** Linux: uid. Windows and AD: the RID (last part of the SID). */
   uid: z.number().int(),
   gid: z.number().int(),
   home: z.string().max(4096),
   shell: z.string().max(4096),
-  kind: z.enum(["local"]),
+  /** local: the machine's own account database; domain: a directory (AD / Samba) account. */
+  kind: z.enum(["local", "domain"]),
+  /** The domain's DNS realm for domain accounts (e.g. LAB.LIFELINE.TEST). */
+  realm: z.string().max(255).optional(),
   system: z.boolean(),
   /** The first problem that blocks a login (or ok), then every problem found. */
   state: AccountState,
@@ -43,15 +47,32 @@ export const Sealed = z.object({ ephemeralPublicKey: ShortB64.length(43), nonce:
 export type Sealed = z.infer<typeof Sealed>;
 
 /** What a sealed password is bound to: it opens only for this machine, op, user and time. */
-export const PasswordBinding = z.object({ purpose: z.literal("reset-password"), machineId: Id, opId: Id, user: Username, expiresAt: Timestamp });
+export const PasswordBinding = z.object({
+  purpose: z.literal("reset-password"),
+  machineId: Id,
+  opId: Id,
+  user: Username,
+  expiresAt: Timestamp,
+  /** Set for a domain account: the password then opens only for that realm's user. */
+  realm: Realm.optional(),
+});
 export type PasswordBinding = z.infer<typeof PasswordBinding>;
 
-// Op kinds the accounts feature adds (agent side).
-export const AccountsListArgs = z.object({});
-export const AccountsInspectArgs = z.object({ user: Username });
-export const AccountsExpireArgs = z.object({ user: Username, allowSystem: z.boolean() });
-export const AccountsClearFlagArgs = z.object({ user: Username, allowSystem: z.boolean() });
-export const AccountsResetArgs = z.object({ user: Username, allowSystem: z.boolean(), mustChange: z.boolean(), sealed: Sealed, binding: PasswordBinding });
+// Op kinds the accounts feature adds (agent side). With `realm`, the account is a domain
+// account, reached through the domain settings the agent keeps for that realm.
+export const AccountsListArgs = z.object({ realm: Realm.optional() });
+export const AccountsInspectArgs = z.object({ user: Username, realm: Realm.optional() });
+export const AccountsExpireArgs = z.object({ user: Username, allowSystem: z.boolean(), realm: Realm.optional() });
+export const AccountsClearFlagArgs = AccountsExpireArgs;
+export const AccountsUnlockArgs = AccountsExpireArgs;
+export const AccountsResetArgs = z.object({
+  user: Username,
+  allowSystem: z.boolean(),
+  mustChange: z.boolean(),
+  sealed: Sealed,
+  binding: PasswordBinding,
+  realm: Realm.optional(),
+});
 
 export const AccountsListResult = z.object({ accounts: z.array(Account) });
 export const AccountResult = z.object({ account: Account });
@@ -71,7 +92,15 @@ export type ResetPasswordRequest = z.input<typeof ResetPasswordRequest>;
 
 export const VerifyOutcome = z.enum(["ok", "must-change", "bad-password", "denied", "unreachable"]);
 export type VerifyOutcome = z.infer<typeof VerifyOutcome>;
-export const VerifyBinding = z.object({ purpose: z.literal("verify-login"), machineId: Id, user: Username, expiresAt: Timestamp, nonce: Id });
+export const VerifyBinding = z.object({
+  purpose: z.literal("verify-login"),
+  machineId: Id,
+  user: Username,
+  expiresAt: Timestamp,
+  nonce: Id,
+  /** A domain user's login (SSH as NETBIOS\\user on a joined machine, or an LDAP bind). */
+  realm: Realm.optional(),
+});
 export const VerifyRequest = z.object({ sealed: Sealed, binding: VerifyBinding });
 export type VerifyRequest = z.input<typeof VerifyRequest>;
 export const VerifyResult = z.object({ outcome: VerifyOutcome, detail: z.string(), address: z.string().nullable(), durationMs: z.number() });

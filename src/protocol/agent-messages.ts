@@ -26,7 +26,8 @@ export const AgentMessage = z.discriminatedUnion("type", [
     agentVersion: z.string().max(64),
     facts: MachineFacts,
   }),
-  z.object({ type: z.literal("heartbeat"), runningOps: z.number().int().nonnegative() }),
+  /** `facts` only when they changed since the last report (e.g. the machine joined a domain). */
+  z.object({ type: z.literal("heartbeat"), runningOps: z.number().int().nonnegative(), facts: MachineFacts.optional() }),
   z.object({ type: z.literal("op.started"), opId: Id, startedAt: Timestamp }),
   z.object({ type: z.literal("op.output"), opId: Id, stream: Stream, seq: z.number().int().nonnegative(), data: B64.max(1_400_000) }),
   z.object({ type: z.literal("op.finished"), opId: Id, result: OpResult }),

@@ -55,6 +55,13 @@ export const ERROR_CODES = {
   DISK_ATTACHED: { http: 409, exit: 5 },
   SNAPSHOT_CHECKSUM_MISMATCH: { http: 500, exit: 5 },
   DRIVER_FAILED: { http: 500, exit: 5 },
+  DISK_INVALID: { http: 422, exit: 5 },
+  DISK_MOUNT_UNSAFE: { http: 500, exit: 5 },
+  DOMAIN_NOT_FOUND: { http: 404, exit: 4 },
+  DOMAIN_UNREACHABLE: { http: 502, exit: 6 },
+  DOMAIN_REALM_MISMATCH: { http: 400, exit: 2 },
+  DOMAIN_BIND_REJECTED: { http: 400, exit: 3 },
+  DOMAIN_INSUFFICIENT_RIGHTS: { http: 403, exit: 3 },
   INTERNAL: { http: 500, exit: 1 },
 } as const satisfies Record<string, { http: number; exit: number }>;
 

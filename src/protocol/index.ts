@@ -9,3 +9,4 @@ export * from "./agent-messages.js";
 export * from "./accounts.js";
 export * from "./jobs.js";
 export * from "./repair.js";
+export * from "./domain.js";

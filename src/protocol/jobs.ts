@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { Sealed, Username, VerifyOutcome } from "./accounts.js";
-import { Id, MachineName, Timestamp } from "./common.js";
+import { Sealed, Username, VerifyOutcome, VerifyRequest } from "./accounts.js";
+import { Id, MachineName, Realm, Timestamp } from "./common.js";
 
 export const JobState = z.enum(["running", "succeeded", "failed", "rolling-back", "rolled-back", "stopped"]);
 export type JobState = z.infer<typeof JobState>;
@@ -36,7 +36,9 @@ export const FixLogonParams = z.object({
   fixExpiresAt: Timestamp,
   sealed: Sealed.optional(),
   /** The password for the login check, sealed to the server's key (keep-password: the current one). */
-  verify: z.object({ sealed: Sealed, binding: z.object({ purpose: z.literal("verify-login"), machineId: Id, user: Username, expiresAt: Timestamp, nonce: Id }) }).optional(),
+  verify: VerifyRequest.optional(),
+  /** A domain account: the fix goes to this realm's DC through the domain's agent. */
+  realm: Realm.optional(),
 });
 export type FixLogonParams = z.infer<typeof FixLogonParams>;
 
@@ -46,6 +48,8 @@ export const Job = z.object({
   machineId: Id,
   machineName: MachineName,
   user: Username,
+  /** Set when the account is a domain account. */
+  realm: Realm.optional(),
   state: JobState,
   steps: z.array(JobStep),
   createdAt: Timestamp,
@@ -70,6 +74,7 @@ export const FixLogonRequest = z.object({
   fixExpiresAt: Timestamp,
   sealed: Sealed.optional(),
   verify: FixLogonParams.shape.verify,
+  realm: Realm.optional(),
 });
 export type FixLogonRequest = z.input<typeof FixLogonRequest>;
 

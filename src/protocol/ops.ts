@@ -1,5 +1,6 @@
 import { z } from "zod";
-import { AccountsClearFlagArgs, AccountsExpireArgs, AccountsInspectArgs, AccountsListArgs, AccountsResetArgs } from "./accounts.js";
+import { AccountsClearFlagArgs, AccountsExpireArgs, AccountsInspectArgs, AccountsListArgs, AccountsResetArgs, AccountsUnlockArgs } from "./accounts.js";
+import { AccountsVerifyBindArgs, DomainConfigureArgs, DomainForgetArgs } from "./domain.js";
 import { Id, Labels, MachineName, Timestamp } from "./common.js";
 
 export const MAX_SCRIPT_BYTES = 256 * 1024;
@@ -43,6 +44,10 @@ export const OpSpec = z.discriminatedUnion("kind", [
   z.object({ kind: z.literal("accounts.expire"), args: AccountsExpireArgs }),
   z.object({ kind: z.literal("accounts.clear-flag"), args: AccountsClearFlagArgs }),
   z.object({ kind: z.literal("accounts.reset-password"), args: AccountsResetArgs }),
+  z.object({ kind: z.literal("accounts.unlock"), args: AccountsUnlockArgs }),
+  z.object({ kind: z.literal("accounts.verify-bind"), args: AccountsVerifyBindArgs }),
+  z.object({ kind: z.literal("domain.configure"), args: DomainConfigureArgs }),
+  z.object({ kind: z.literal("domain.forget"), args: DomainForgetArgs }),
 ]);
 export type OpSpec = z.infer<typeof OpSpec>;
 export type OpKind = OpSpec["kind"];

@@ -7,7 +7,8 @@ import type { Runbook, StepOutcome } from "../jobs/engine.js";
  * seed's procedure and nothing else: agent status, account ops, a login check, the driver.
  */
 export interface FixLogonPorts {
-  agentStatus(machineId: string): Promise<{ ready: boolean; reason: string | null }>;
+  /** The agent that fixes the job's account: the machine's, or the domain's for a domain account. */
+  agentStatus(job: JobRecord): Promise<{ ready: boolean; reason: string | null; machineName: string }>;
   inspect(job: JobRecord): Promise<Account>;
   /** Resets (sealed password) or clears the flag, at most once per job: keyed by params.fixOpId. */
   fixOnce(job: JobRecord): Promise<Account>;
@@ -49,7 +50,16 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
   };
   const steps: Record<(typeof OFFLINE_STEP_NAMES)[number] | "fix", (job: JobRecord) => Promise<StepOutcome>> = {
     async "check-agent"(job) {
-      const status = await ports.agentStatus(job.machineId);
+      const status = await ports.agentStatus(job);
+      if (job.params.realm) {
+        // A domain account lives on the DCs, not on this disk: there is no offline path.
+        if (!status.ready) {
+          const error = { code: "AGENT_NOT_READY", message: `the agent of ${status.machineName}, which reaches ${job.params.realm}, is NotReady (${status.reason ?? "disconnected"})` };
+          return { state: "done", detail: error.message, finish: { state: "failed", error } };
+        }
+        await ports.recordPath(job, "online");
+        return { state: "done", detail: `domain account: the fix goes to ${job.params.realm} through the agent of ${status.machineName}` };
+      }
       if (status.ready) {
         await ports.recordPath(job, "online");
         return { state: "done", detail: "agent is Ready: online fix" };
@@ -63,7 +73,7 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       return { state: "done", detail: `agent is NotReady (${status.reason ?? "disconnected"}) and no driver can repair the disk offline` };
     },
     async diagnose(job) {
-      if (!(await ports.agentStatus(job.machineId)).ready) return { state: "skipped", detail: "agent NotReady: cannot diagnose online" };
+      if (!(await ports.agentStatus(job)).ready) return { state: "skipped", detail: "agent NotReady: cannot diagnose online" };
       const account = await ports.inspect(job);
       const blocking = account.problems.filter((p) => p !== "ok");
       if (!blocking.length) {
@@ -83,7 +93,7 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       const name = job.snapshotName ?? snapshotNameFor(job);
       if (!job.snapshotName) await ports.recordSnapshotName(job, name);
       if (!(await ports.snapshotExists(handle, name))) await ports.createSnapshot(handle, name);
-      const after = await ports.agentStatus(job.machineId);
+      const after = await ports.agentStatus(job);
       if (!after.ready && job.path !== "offline") {
         const error = { code: "AGENT_NOT_READY", message: `agent is NotReady (${after.reason ?? "disconnected"}); disk snapshot ${name} taken, but this machine's driver cannot repair its disk offline` };
         return { state: "done", detail: `snapshot ${name}`, finish: { state: "stopped", error } };

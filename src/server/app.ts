@@ -23,6 +23,7 @@ import { loadOrCreateSealKey, loadOrCreateSigningKey } from "./keys.js";
 import { accountRoutes } from "./routes/accounts.js";
 import { jobRoutes } from "./routes/jobs.js";
 import { snapshotRoutes } from "./routes/snapshots.js";
+import { domainRoutes } from "./routes/domains.js";
 import { repairRoutes } from "./routes/repair.js";
 import { JobsService } from "./jobs-service.js";
 
@@ -103,6 +104,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...jobRoutes(deps),
     ...snapshotRoutes(deps),
     ...repairRoutes(deps),
+    ...domainRoutes(deps),
   );
   registerRoutes(app, store, routes);
 

@@ -180,7 +180,7 @@ export class AgentGateway implements AgentLink {
       case "auth":
         return this.refuse(session.socket, "AGENT_AUTH_FAILED", "already authenticated", session);
       case "heartbeat":
-        return this.store.updateMachine(id, { lastSeenAt: session.lastSeen });
+        return this.store.updateMachine(id, { lastSeenAt: session.lastSeen, ...(message.facts ? { facts: message.facts } : {}) });
       case "op.started":
         return this.ops.onStarted(id, message.opId, message.startedAt);
       case "op.output":

@@ -1,4 +1,4 @@
-import { bindingBytes, newId, open } from "../crypto/index.js";
+import { newId } from "../crypto/index.js";
 import { driverFor } from "../drivers/index.js";
 import { JobEngine } from "../jobs/engine.js";
 import { initialSteps } from "../jobs/steps.js";
@@ -10,7 +10,6 @@ import {
   type DriverHandle,
   type Job,
   type OpSpec,
-  type VerifyResult,
 } from "../protocol/index.js";
 import { FIX_LOGON_STEP_NAMES, OFFLINE_STEP_NAMES, fixLogonRunbook, type FixLogonPorts } from "../runbooks/fix-logon.js";
 import { editShadowOnDisk } from "../repair/shadow-file.js";
@@ -22,21 +21,12 @@ import type { Principal } from "./auth.js";
 import type { AgentGateway } from "./gateway.js";
 import type { ServerKey } from "./keys.js";
 import { opData, type OpsService } from "./ops-service.js";
-import { loginAddress } from "./login-address.js";
-import { verifySshLogin } from "./verify-login.js";
+import { requireDomain, viaMachine } from "./domains.js";
+import { checkLogin, openVerifyPassword } from "./login-check.js";
 
-export const toApiJob = ({ params: _p, ...job }: JobRecord): Job => job;
+export const toApiJob = ({ params, ...job }: JobRecord): Job => ({ ...job, ...(params.realm ? { realm: params.realm } : {}) });
 
 const accountOf = (op: OpRecord) => AccountResult.parse(opData(op)).account;
-
-/** Opens a password sealed to the server's key for one login check; the caller wipes it. */
-export function openVerifyPassword(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Buffer {
-  const b = verify.binding;
-  if (b.machineId !== machine.id || b.user !== user) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password was made for another machine or user");
-  const password = open(verify.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
-  if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
-  return password;
-}
 
 const MAX_SEALED_REQUEST_VALIDITY_MS = 15 * 60_000;
 
@@ -52,17 +42,6 @@ export async function consumeSealedNonce(store: Store, binding: { nonce: string;
   }
   if (!(await store.useNonce(binding.nonce, binding.expiresAt, now))) {
     throw new LifelineError("OP_REPLAYED", "This sealed request was already used; seal the password again");
-  }
-}
-
-export async function verifyWithSealed(seal: ServerKey, verify: NonNullable<JobRecord["params"]["verify"]>, machine: MachineRecord, user: string): Promise<VerifyResult> {
-  const password = openVerifyPassword(seal, verify, machine, user);
-  try {
-    const host = loginAddress(machine);
-    if (!host) return { outcome: "unreachable", detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
-    return await verifySshLogin({ host, user, password: password.toString("utf8"), hostKeys: machine.facts?.sshHostKeys ?? [] });
-  } finally {
-    password.fill(0);
   }
 }
 
@@ -117,13 +96,15 @@ export class JobsService {
         fixExpiresAt: request.fixExpiresAt,
         ...(request.sealed ? { sealed: request.sealed } : {}),
         ...(request.verify ? { verify: request.verify } : {}),
+        ...(request.realm ? { realm: request.realm } : {}),
       },
     };
+    if (request.realm) await requireDomain(this.store, request.realm);
     const inserted = await this.store.insertJobUnlessActive(job);
     if (!inserted.inserted) {
       throw new LifelineError("JOB_CONFLICT", `"${machine.name}" already has a fix-logon job running (${inserted.activeJobId}); wait for it or see lifeline jobs show ${inserted.activeJobId}`);
     }
-    await this.audit.record(principal, "fix-logon.start", `${machine.name}/${request.user}`, "started", `job=${job.id} mode=${job.params.mode} snapshot=${job.params.snapshot}`);
+    await this.audit.record(principal, "fix-logon.start", request.realm ? `${machine.name}/${request.realm}\\${request.user}` : `${machine.name}/${request.user}`, "started", `job=${job.id} mode=${job.params.mode} snapshot=${job.params.snapshot}`);
     this.engine.start(job.id);
     return job;
   }
@@ -132,7 +113,7 @@ export class JobsService {
   private async ended(job: JobRecord): Promise<void> {
     const { sealed: _sealed, verify: _verify, ...params } = job.params;
     await this.store.updateJob(job.id, { params, updatedAt: Date.now() });
-    await this.audit.record(job.createdBy, "fix-logon.end", `${job.machineName}/${job.user}`, job.state, `job=${job.id} path=${job.path ?? "-"} error=${job.error?.code ?? "-"}`);
+    await this.audit.record(job.createdBy, "fix-logon.end", job.params.realm ? `${job.machineName}/${job.params.realm}\\${job.user}` : `${job.machineName}/${job.user}`, job.state, `job=${job.id} path=${job.path ?? "-"} error=${job.error?.code ?? "-"}`);
   }
 
   private ports(job: JobRecord): FixLogonPorts {
@@ -142,13 +123,19 @@ export class JobsService {
       if (!m) throw new LifelineError("MACHINE_NOT_FOUND", `The machine of job ${job.id} was deleted`);
       return m;
     };
+    // The agent that changes the account: the machine's own, or for a domain account the agent
+    // that reaches the domain (it alone holds the bind credential).
+    const fixerOf = async (j: JobRecord) => (j.params.realm ? viaMachine(this.store, await requireDomain(this.store, j.params.realm)) : machineOf(j.machineId));
+    const realmArg = (j: JobRecord) => (j.params.realm ? { realm: j.params.realm } : {});
+    const target = (j: JobRecord) => (j.params.realm ? `${j.machineName}/${j.params.realm}\\${j.user}` : `${j.machineName}/${j.user}`);
     return {
-      agentStatus: async (machineId) => {
-        const m = await machineOf(machineId);
-        return { ready: this.gateway.isConnected(machineId), reason: m.reason };
+      agentStatus: async (j) => {
+        const m = await fixerOf(j);
+        return { ready: this.gateway.isConnected(m.id), reason: m.reason, machineName: m.name };
       },
-      inspect: async (j) => accountOf(await this.ops.runAndWait(principal, await machineOf(j.machineId), { kind: "accounts.inspect", args: { user: j.user } })),
+      inspect: async (j) => accountOf(await this.ops.runAndWait(principal, await fixerOf(j), { kind: "accounts.inspect", args: { user: j.user, ...realmArg(j) } })),
       fixOnce: async (j) => {
+        const fixer = await fixerOf(j);
         const spec: OpSpec =
           j.params.mode === "new-password"
             ? {
@@ -158,16 +145,17 @@ export class JobsService {
                   allowSystem: false,
                   mustChange: false,
                   sealed: j.params.sealed!,
-                  binding: { purpose: "reset-password", machineId: j.machineId, opId: j.params.fixOpId, user: j.user, expiresAt: j.params.fixExpiresAt },
+                  binding: { purpose: "reset-password", machineId: fixer.id, opId: j.params.fixOpId, user: j.user, expiresAt: j.params.fixExpiresAt, ...realmArg(j) },
+                  ...realmArg(j),
                 },
               }
-            : { kind: "accounts.clear-flag", args: { user: j.user, allowSystem: false } };
-        const op = await this.ops.runOnce(principal, await machineOf(j.machineId), spec, { opId: j.params.fixOpId, expiresAt: j.params.fixExpiresAt });
+            : { kind: "accounts.clear-flag", args: { user: j.user, allowSystem: false, ...realmArg(j) } };
+        const op = await this.ops.runOnce(principal, fixer, spec, { opId: j.params.fixOpId, expiresAt: j.params.fixExpiresAt });
         const account = accountOf(op);
-        await this.audit.record(principal, spec.kind, `${j.machineName}/${j.user}`, "ok", `job=${j.id} op=${op.id}`);
+        await this.audit.record(principal, spec.kind, target(j), "ok", `job=${j.id} op=${op.id}`);
         return account;
       },
-      verify: async (j) => verifyWithSealed(this.seal, j.params.verify!, await machineOf(j.machineId), j.user),
+      verify: async (j) => checkLogin({ store: this.store, ops: this.ops, seal: this.seal }, principal, j.params.verify!, await machineOf(j.machineId), j.user),
       driverOf: async (machineId) => (await machineOf(machineId)).driver,
       snapshotExists: async (handle, name) => (await driverFor(handle).snapshots.list(handle)).some((s) => s.name === name),
       createSnapshot: async (handle, name) => void (await driverFor(handle).snapshots.create(handle, name)),

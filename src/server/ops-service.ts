@@ -335,6 +335,10 @@ const OP_VERBS: Record<OpSpec["kind"], string> = {
   "accounts.expire": "expire a password",
   "accounts.clear-flag": "clear the must-change flag",
   "accounts.reset-password": "reset a password",
+  "accounts.unlock": "unlock an account",
+  "accounts.verify-bind": "check a domain login",
+  "domain.configure": "configure a domain",
+  "domain.forget": "forget a domain",
 };
 
 function notReady(machine: MachineRecord, what: string): LifelineError {

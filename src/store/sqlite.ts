@@ -1,9 +1,9 @@
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import { chmodSync, mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import type { AuditEntry, JobState, NotReadyReason, OpState } from "../protocol/index.js";
+import type { AuditEntry, DomainInfo, JobState, NotReadyReason, OpState } from "../protocol/index.js";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite.js";
-import type { AuditInput, EnrollConsumeResult, JobPatch, JobRecord, MachineRecord, OpPatch, OpRecord, OutputChunk, Store, TokenRecord } from "./store.js";
+import type { AuditInput, DomainRecord, EnrollConsumeResult, JobPatch, JobRecord, MachineRecord, OpPatch, OpRecord, OutputChunk, Store, TokenRecord } from "./store.js";
 
 // node:sqlite (built into Node 24) rather than better-sqlite3: no native addon to compile,
 // which matters because the npm registry is the only download source (no prebuilt binaries,
@@ -265,6 +265,23 @@ export class SqliteStore implements Store {
     });
   }
 
+  async putDomain(d: DomainRecord): Promise<void> {
+    this.run(
+      "INSERT OR REPLACE INTO domains (realm, via_machine_id, bind_user, servers, ca_pem, info, created_at, created_by) VALUES (?,?,?,?,?,?,?,?)",
+      d.realm, d.viaMachineId, d.bindUser, JSON.stringify(d.servers), d.caPem, JSON.stringify(d.info), d.createdAt, d.createdBy,
+    );
+  }
+  async getDomain(realm: string): Promise<DomainRecord | undefined> {
+    const row = this.get("SELECT * FROM domains WHERE realm = ?", realm);
+    return row ? domainFromRow(row) : undefined;
+  }
+  async listDomains(): Promise<DomainRecord[]> {
+    return this.all("SELECT * FROM domains ORDER BY realm").map(domainFromRow);
+  }
+  async deleteDomain(realm: string): Promise<boolean> {
+    return this.run("DELETE FROM domains WHERE realm = ?", realm) === 1;
+  }
+
   async appendAudit(e: AuditInput): Promise<void> {
     this.run("INSERT INTO audit (at, actor, action, target, result, detail) VALUES (?,?,?,?,?,?)", e.at, e.actor, e.action, e.target, e.result, e.detail);
   }
@@ -387,5 +404,18 @@ function opFromRow(r: Row): OpRecord {
     error: r.error ? JSON.parse(String(r.error)) : null,
     ...(r.data ? { data: JSON.parse(String(r.data)) } : {}),
     envelope: JSON.parse(String(r.envelope)),
+  };
+}
+
+function domainFromRow(r: Row): DomainRecord {
+  return {
+    realm: String(r.realm),
+    viaMachineId: String(r.via_machine_id),
+    bindUser: String(r.bind_user),
+    servers: JSON.parse(String(r.servers)) as string[],
+    caPem: r.ca_pem === null ? null : String(r.ca_pem),
+    info: JSON.parse(String(r.info)) as DomainInfo,
+    createdAt: Number(r.created_at),
+    createdBy: String(r.created_by),
   };
 }

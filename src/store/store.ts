@@ -1,4 +1,4 @@
-import type { DriverHandle, FixLogonParams, Job, JobState } from "../protocol/index.js";
+import type { DomainInfo, DriverHandle, FixLogonParams, Job, JobState } from "../protocol/index.js";
 import type { AuditEntry, Labels, MachineFacts, NotReadyReason, Op, OpError, OpState, Role, Stream, TokenInfo, MachineStatus } from "../protocol/index.js";
 
 /**
@@ -70,6 +70,18 @@ export interface AuditInput {
   detail: string | null;
 }
 
+/** A configured AD domain: what the server knows (never the bind password). */
+export interface DomainRecord {
+  realm: string;
+  viaMachineId: string;
+  bindUser: string;
+  servers: string[];
+  caPem: string | null;
+  info: DomainInfo;
+  createdAt: number;
+  createdBy: string;
+}
+
 export interface Store {
   close(): Promise<void>;
 
@@ -116,6 +128,12 @@ export interface Store {
 
   /** Records a one-time nonce; false if it was already used (and not yet expired). */
   useNonce(nonce: string, expiresAt: number, now: number): Promise<boolean>;
+
+  /** Adds or replaces the domain of that realm. */
+  putDomain(domain: DomainRecord): Promise<void>;
+  getDomain(realm: string): Promise<DomainRecord | undefined>;
+  listDomains(): Promise<DomainRecord[]>;
+  deleteDomain(realm: string): Promise<boolean>;
 
   appendAudit(entry: AuditInput): Promise<void>;
   listAudit(limit: number): Promise<AuditEntry[]>;

@@ -1,4 +1,5 @@
 import { agentHostProcess } from "../../src/lab/agent-process.js";
+import { joinLabDomain, SEED_USERS, startLabDomain, type LabDomain } from "../../src/lab/index.js";
 import { TestFleet } from "./fleet.js";
 import { startLab, type TestLab } from "./lab.js";
 import { LIFELINE_BIN } from "./processes.js";
@@ -8,10 +9,12 @@ import { LIFELINE_BIN } from "./processes.js";
  * bind-mounted from this checkout) enroll to it: machines with their own sshd, PAM and
  * /etc/shadow that the tests may change freely.
  */
-export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: TestFleet; lab: TestLab; stop(): Promise<void> }> {
+export async function startLabFleet(opts: { hosts: number; domain?: string }): Promise<{ fleet: TestFleet; lab: TestLab; domain: LabDomain | undefined; stop(): Promise<void> }> {
   const lab = await startLab({ hosts: 0 });
   const fleet = new TestFleet();
+  let domain: LabDomain | undefined;
   try {
+    if (opts.domain) domain = await startLabDomain({ labName: lab.name, labDir: lab.labDir, subnet: lab.lab.subnet, realm: opts.domain, users: SEED_USERS });
     await fleet.start({ host: lab.gatewayAddress });
     const names = Array.from({ length: opts.hosts }, (_, i) => `lab-${i + 1}`);
     const tokens = new Map<string, string>();
@@ -25,6 +28,7 @@ export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: T
       await fleet.waitStatus(name, "Ready", undefined, 30_000);
       const set = await fleet.cli(["machines", "set-driver", name, "--driver", "lab", "--ref", `lab=${lab.name}`, "--ref", `host=${name}`, "--ref", `labDir=${lab.labDir}`]);
       if (set.code !== 0) throw new Error(`set-driver ${name}: ${set.stderr}`);
+      if (domain) await joinLabDomain(lab.lab, name, domain);
     }
   } catch (err) {
     await fleet.stop();
@@ -34,6 +38,7 @@ export async function startLabFleet(opts: { hosts: number }): Promise<{ fleet: T
   return {
     fleet,
     lab,
+    domain,
     async stop() {
       await fleet.stop();
       await lab.down();

@@ -20,7 +20,8 @@ describe("lifeline lab (CLI)", () => {
     expect(up.stderr).toBe("");
     expect(up.code).toBe(0);
     expect(up.stdout).toContain("lab-1  10.231.77.11  running");
-    expect(up.stdout).toContain("domain LAB.LIFELINE.TEST (LAB): DC at 10.231.77.5, LDAPS 636, users alice, bob");
+    expect(up.stdout).toContain("domain LAB.LIFELINE.TEST (LAB): DC dc.lab.lifeline.test at 10.231.77.5, LDAPS 636, users alice, bob; hosts joined");
+    expect(up.stdout).toContain("lifeline domain add LAB.LIFELINE.TEST --via lab-1 --dc dc.lab.lifeline.test --bind-user lifeline-svc");
   }, 180_000);
   afterAll(async () => {
     await lifeline("lab", "down", "--name", name, "--purge"); // the test's store cache goes too
@@ -62,6 +63,13 @@ describe("lifeline lab (CLI)", () => {
     expect((await waitFor("NotReady")).reason).toBe("disconnected");
     expect((await lifeline("lab", "start", "lab-2", "--name", name)).code).toBe(0);
     await waitFor("Ready");
+    // A joined host's init starts winbind again: domain users resolve after the restart.
+    let resolved = "";
+    for (let i = 0; i < 50 && !resolved; i++) {
+      resolved = (await lifeline("lab", "exec", "lab-2", "--name", name, "--", "getent", "passwd", "LAB\\alice")).stdout;
+      if (!resolved) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(resolved).toMatch(/^LAB\\alice:/);
   });
 
   it("down removes the hosts, namespaces and the lab server", async () => {

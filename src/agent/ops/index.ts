@@ -1,7 +1,8 @@
 import type { OpResult, OpSpec } from "../../protocol/index.js";
 import type { OpContext } from "../executor.js";
 import { runScript } from "./run.js";
-import { clearFlag, expireAccount, inspectAccount, listAccounts, resetPassword } from "./accounts.js";
+import { clearFlag, expireAccount, inspectAccount, listAccounts, resetPassword, unlockAccount } from "./accounts.js";
+import { configureDomain, forgetDomainOp, verifyBindOp } from "./domain.js";
 
 type Handlers = { [K in OpSpec["kind"]]: (args: Extract<OpSpec, { kind: K }>["args"], ctx: OpContext) => Promise<OpResult> };
 
@@ -13,4 +14,8 @@ export const OP_HANDLERS: Handlers = {
   "accounts.expire": expireAccount,
   "accounts.clear-flag": clearFlag,
   "accounts.reset-password": resetPassword,
+  "accounts.unlock": unlockAccount,
+  "accounts.verify-bind": verifyBindOp,
+  "domain.configure": configureDomain,
+  "domain.forget": forgetDomainOp,
 };

@@ -47,6 +47,13 @@ export class LinuxAccounts {
     return this.get(user);
   }
 
+  /** Unlocks a password locked with `usermod -L` / `passwd -l` (the '!' before the hash). */
+  async unlock(user: string): Promise<Account> {
+    const r = await execArgv("usermod", ["-U", "--", user]);
+    if (r.code !== 0) throw new LifelineError("ACCOUNT_CHANGE_FAILED", `usermod -U failed for "${user}": ${r.stderr.trim() || `exit ${r.code}`}`);
+    return this.get(user);
+  }
+
   async resetPassword(user: string, password: Buffer, mustChange: boolean): Promise<Account> {
     const line = Buffer.concat([Buffer.from(`${user}:`), password, Buffer.from("\n")]);
     try {

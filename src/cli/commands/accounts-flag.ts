@@ -1,24 +1,29 @@
 import type { Command } from "commander";
-import { checkUsername, printAccount } from "../account-output.js";
+import { printAccount } from "../account-output.js";
+import { DOMAIN_OPTION, resolveAccountTarget, type DomainOption } from "../account-target.js";
 import { contextOf } from "../context.js";
 import { printJson } from "../output.js";
 
-/** `accounts expire` and `accounts clear-flag`: set or drop "must change password". */
+/** `accounts expire`, `clear-flag` and `unlock`: one attribute of the account, the password untouched. */
 export function registerAccountsFlag(accounts: Command): void {
   for (const [name, description] of [
     ["expire", "flag the account to change its password at next logon (what admins do on purpose)"],
-    ["clear-flag", "drop the must-change / expired state and keep the current password"],
+    ["clear-flag", "drop the must-change / expired state and keep the current password (domain: pwdLastSet = -1)"],
+    ["unlock", "unlock the account (local: usermod -U; domain: lockoutTime = 0)"],
   ] as const) {
     accounts
       .command(name)
       .description(description)
       .argument("<machine>", "machine name")
-      .argument("<user>", "user name")
-      .option("--allow-system", "allow a system account (uid < 1000 or root)")
-      .action(async (machine: string, user: string, opts: { allowSystem?: boolean }, command: Command) => {
+      .argument("<user>", "user name (LAB\\user or user@realm for a domain account)")
+      .option("--allow-system", "allow a system account (uid < 1000 or root; built-in domain accounts)")
+      .option(...DOMAIN_OPTION)
+      .action(async (machine: string, userArg: string, opts: { allowSystem?: boolean; domain?: DomainOption }, command: Command) => {
         const { client, format } = contextOf(command);
-        checkUsername(user);
-        const { account } = name === "expire" ? await client.expireAccount(machine, user, opts.allowSystem) : await client.clearFlag(machine, user, opts.allowSystem);
+        const target = await resolveAccountTarget(client, machine, userArg, opts.domain);
+        const scope = target.realm ? { realm: target.realm } : machine;
+        const call = { expire: client.expireAccount, "clear-flag": client.clearFlag, unlock: client.unlockAccount }[name];
+        const { account } = await call.call(client, scope, target.user, opts.allowSystem);
         if (format === "json") return printJson(account);
         printAccount(account);
       });

@@ -1,16 +1,20 @@
 import type { Command } from "commander";
+import { DOMAIN_OPTION, resolveAccountTarget, type DomainOption } from "../account-target.js";
 import { contextOf } from "../context.js";
 import { printJson, printTable } from "../output.js";
 
 export function registerAccountsList(accounts: Command): void {
   accounts
     .command("list")
-    .description("list a machine's local accounts and their state")
+    .description("list a machine's local accounts (or, with --domain, its domain's users) and their state")
     .argument("<machine>", "machine name")
-    .option("--all", "include system accounts (uid < 1000)")
-    .action(async (machine: string, opts: { all?: boolean }, command: Command) => {
+    .option("--all", "include system accounts (uid < 1000; built-in domain accounts)")
+    .option(...DOMAIN_OPTION)
+    .action(async (machine: string, opts: { all?: boolean; domain?: DomainOption }, command: Command) => {
       const { client, format } = contextOf(command);
-      const { accounts: list } = await client.listAccounts(machine);
+      // A placeholder user: only the domain part of the target matters for a list.
+      const target = opts.domain ? await resolveAccountTarget(client, machine, "x", opts.domain) : undefined;
+      const { accounts: list } = await client.listAccounts(target?.realm ? { realm: target.realm } : machine);
       const shown = opts.all ? list : list.filter((a) => !a.system);
       if (format === "json") return printJson(shown);
       const day = (n: number | null) => (n === null ? "-" : n === 0 ? "0" : new Date(n * 86_400_000).toISOString().slice(0, 10));

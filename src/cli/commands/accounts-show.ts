@@ -1,5 +1,6 @@
 import type { Command } from "commander";
-import { checkUsername, printAccount } from "../account-output.js";
+import { printAccount } from "../account-output.js";
+import { DOMAIN_OPTION, resolveAccountTarget, type DomainOption } from "../account-target.js";
 import { contextOf } from "../context.js";
 import { printJson, safeText } from "../output.js";
 
@@ -12,13 +13,15 @@ export function registerAccountsShow(accounts: Command): void {
       .command(name)
       .description(description)
       .argument("<machine>", "machine name")
-      .argument("<user>", "user name")
-      .action(async (machine: string, user: string, _opts: unknown, command: Command) => {
+      .argument("<user>", "user name (LAB\\user or user@realm for a domain account)")
+      .option(...DOMAIN_OPTION)
+      .action(async (machine: string, userArg: string, opts: { domain?: DomainOption }, command: Command) => {
         const { client, format } = contextOf(command);
-        const { account } = await client.getAccount(machine, checkUsername(user));
+        const target = await resolveAccountTarget(client, machine, userArg, opts.domain);
+        const { account } = await client.getAccount(target.realm ? { realm: target.realm } : machine, target.user);
         if (format === "json") return printJson(account);
         if (name === "diagnose") {
-          process.stdout.write(`${account.name}: ${account.state}\n`);
+          process.stdout.write(`${target.label}: ${account.state}\n`);
           for (const line of account.evidence) process.stdout.write(`  - ${safeText(line)}\n`);
           return;
         }

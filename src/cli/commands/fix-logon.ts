@@ -1,12 +1,11 @@
 import type { Command } from "commander";
-import { bindingBytes, newId, seal } from "../../crypto/index.js";
 import { LifelineError, type Job } from "../../protocol/index.js";
 import type { ApiClient } from "../../client/api-client.js";
-import { checkUsername } from "../account-output.js";
+import { DOMAIN_OPTION, resolveAccountTarget, type AccountTarget, type DomainOption } from "../account-target.js";
 import { contextOf } from "../context.js";
 import { printJson } from "../output.js";
 import { checkPasswordPolicy, generatePassword, passwordFromStdin, promptHidden, promptNewPassword } from "../password.js";
-import { sealedVerify } from "../sealing.js";
+import { sealedReset, sealedVerify } from "../sealing.js";
 import { followJob, jobExitStatus, printJobSteps } from "../job-output.js";
 
 interface Flags {
@@ -17,6 +16,7 @@ interface Flags {
   rollbackOnFailure?: boolean;
   repairAgent?: boolean;
   dryRun?: boolean;
+  domain?: DomainOption;
 }
 
 // The job may spend time on a snapshot before it reaches the fix: the sealed password lives longer.
@@ -32,13 +32,19 @@ async function passwordFor(flags: Flags, user: string): Promise<string> {
   return password;
 }
 
-async function dryRun(client: ApiClient, machine: string, user: string, flags: Flags, format: "json" | "table"): Promise<void> {
+async function dryRun(client: ApiClient, machine: string, target: AccountTarget, flags: Flags, format: "json" | "table"): Promise<void> {
   const m = await client.getMachine(machine);
-  const account = m.status === "Ready" ? (await client.getAccount(machine, user)).account : undefined;
-  const offline = m.status !== "Ready" && m.driver !== null;
+  const fixer = target.realm ? await client.getMachine((await client.getDomain(target.realm)).via) : m;
+  const account = fixer.status === "Ready" ? (await client.getAccount(target.realm ? { realm: target.realm } : machine, target.user)).account : undefined;
+  const offline = !target.realm && m.status !== "Ready" && m.driver !== null;
   const change = flags.keepPassword ? "clear the must-change flag, keeping the password" : "set the new password and clear must-change";
   const steps = [
-    { name: "check-agent", action: `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}${m.status === "Ready" ? ": online fix" : offline ? ": offline repair of the disk" : ""}` },
+    {
+      name: "check-agent",
+      action: target.realm
+        ? `domain ${target.realm}: the fix goes through the agent of ${fixer.name}, which is ${fixer.status}`
+        : `agent is ${m.status}${m.reason ? ` (${m.reason})` : ""}${m.status === "Ready" ? ": online fix" : offline ? ": offline repair of the disk" : ""}`,
+    },
     { name: "diagnose", action: account ? `${account.state}: ${account.evidence.join("; ")}` : "cannot diagnose: agent NotReady" },
     { name: "snapshot", action: flags.snapshot ? (m.driver ? `would snapshot the disk through the ${m.driver.driver} driver` : "would fail: no driver (set one or use --no-snapshot)") : "skipped (--no-snapshot)" },
     ...(offline
@@ -51,7 +57,12 @@ async function dryRun(client: ApiClient, machine: string, user: string, flags: F
           { name: "start", action: "would start the machine" },
         ]
       : [{ name: "fix", action: account?.state === "ok" ? "nothing to fix" : `would ${change} through the agent` }]),
-    { name: "verify", action: "would log in over SSH from the server with the password" },
+    {
+      name: "verify",
+      action: target.realm
+        ? `would bind to LDAP as ${target.label}${m.facts?.domainRealm === target.realm ? ` and log in over SSH to ${machine}` : ""}`
+        : "would log in over SSH from the server with the password",
+    },
   ];
   if (format === "json") return printJson({ dryRun: true, steps });
   for (const s of steps) process.stdout.write(`${s.name.padEnd(12)} ${s.action}\n`);
@@ -62,7 +73,7 @@ export function registerFixLogon(program: Command): void {
     .command("fix-logon")
     .description("the whole runbook: check the agent, diagnose, snapshot the disk, fix, verify a real login; roll back on failure")
     .argument("<machine>", "machine name")
-    .argument("<user>", "user who cannot log in")
+    .argument("<user>", "user who cannot log in (LAB\\user or user@realm for a domain account)")
     .option("--keep-password", "clear the must-change flag instead of setting a new password")
     .option("--password-stdin", "read the password (new, or current with --keep-password) from stdin")
     .option("--generate", "generate a strong new password and show it once")
@@ -70,32 +81,31 @@ export function registerFixLogon(program: Command): void {
     .option("--rollback-on-failure", "revert to the snapshot automatically if a step fails")
     .option("--repair-agent", "offline path: also re-enable the Lifeline agent on the disk so the machine comes back manageable")
     .option("--dry-run", "say what it would do; change nothing")
-    .action(async (machine: string, user: string, flags: Flags, command: Command) => {
+    .option(...DOMAIN_OPTION)
+    .action(async (machine: string, userArg: string, flags: Flags, command: Command) => {
       const { client, format } = contextOf(command);
-      checkUsername(user);
+      const target = await resolveAccountTarget(client, machine, userArg, flags.domain);
+      const { user, realm } = target;
       if (flags.generate && (flags.passwordStdin || flags.keepPassword)) throw new LifelineError("USAGE", "--generate goes with neither --password-stdin nor --keep-password");
       if (!flags.snapshot) process.stderr.write("lifeline: warning: --no-snapshot: if the fix goes wrong there is no snapshot to go back to\n");
-      if (flags.dryRun) return dryRun(client, machine, user, flags, format);
-      const password = await passwordFor(flags, user);
-      const m = await client.getMachine(machine);
-      const fixOpId = newId(16);
-      const fixExpiresAt = Date.now() + FIX_SEAL_VALIDITY_MS;
-      const sealed = flags.keepPassword
-        ? undefined
-        : seal(Buffer.from(password, "utf8"), m.sealPublicKey, bindingBytes({ purpose: "reset-password", machineId: m.id, opId: fixOpId, user, expiresAt: fixExpiresAt }));
-      const verify = await sealedVerify(client, machine, user, password, FIX_SEAL_VALIDITY_MS);
+      if (flags.dryRun) return dryRun(client, machine, target, flags, format);
+      const password = await passwordFor(flags, target.label);
+      // Sealed to the agent that makes the fix (the domain's, for a domain account), bound to the op id.
+      const fix = await sealedReset(client, machine, user, password, { ...(realm ? { realm } : {}), validityMs: FIX_SEAL_VALIDITY_MS });
+      const verify = await sealedVerify(client, machine, user, password, FIX_SEAL_VALIDITY_MS, realm);
       const job = await client.fixLogon(machine, {
         user,
         keepPassword: flags.keepPassword ?? false,
         noSnapshot: !flags.snapshot,
         rollbackOnFailure: flags.rollbackOnFailure ?? false,
         repairAgent: flags.repairAgent ?? false,
-        fixOpId,
-        fixExpiresAt,
-        ...(sealed ? { sealed } : {}),
+        fixOpId: fix.opId,
+        fixExpiresAt: fix.expiresAt,
+        ...(flags.keepPassword ? {} : { sealed: fix.sealed }),
         verify,
+        ...(realm ? { realm } : {}),
       });
-      if (format === "table") process.stderr.write(`job ${job.id}: fix-logon ${machine} ${user}\n`);
+      if (format === "table") process.stderr.write(`job ${job.id}: fix-logon ${machine} ${target.label}\n`);
       const final: Job = await followJob(client, job.id, format === "table" && process.stderr.isTTY);
       if (format === "json") printJson({ ...final, ...(flags.generate ? { password } : {}) });
       else {

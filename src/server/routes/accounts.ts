@@ -17,25 +17,38 @@ import type { MachineRecord } from "../../store/index.js";
 import type { Principal } from "../auth.js";
 import type { ServerDeps } from "../deps.js";
 import { defineRoute } from "../route-table.js";
-import { consumeSealedNonce, verifyWithSealed } from "../jobs-service.js";
+import { consumeSealedNonce } from "../jobs-service.js";
+import { checkLogin } from "../login-check.js";
 import { opData } from "../ops-service.js";
 import { requireMachine } from "./machines.js";
 
 
 
-export function accountRoutes(deps: ServerDeps) {
-  const { ops, audit, seal, key } = deps;
-  const act = async (principal: Principal, machine: MachineRecord, user: string, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}) => {
+/** Runs an account-changing op and audits it (target: machine/user or machine/REALM\\user). */
+export function accountAction(deps: Pick<ServerDeps, "ops" | "audit">) {
+  return async (principal: Principal, machine: MachineRecord, target: string, spec: OpSpec, opts: { opId?: string; expiresAt?: number } = {}) => {
     try {
-      const op = await ops.runAndWait(principal, machine, spec, opts);
+      const op = await deps.ops.runAndWait(principal, machine, spec, opts);
       const data = AccountResult.parse(opData(op));
-      await audit.record(principal, spec.kind, `${machine.name}/${user}`, "ok", `op=${op.id} state=${data.account.state}`);
+      await deps.audit.record(principal, spec.kind, target, "ok", `op=${op.id} state=${data.account.state}`);
       return data;
     } catch (err) {
-      await audit.record(principal, spec.kind, `${machine.name}/${user}`, "failed", err instanceof LifelineError ? err.code : "INTERNAL");
+      await deps.audit.record(principal, spec.kind, target, "failed", err instanceof LifelineError ? err.code : "INTERNAL");
       throw err;
     }
   };
+}
+
+/** The expiry window a client-sealed password may claim. */
+export function checkSealExpiry(expiresAt: number): void {
+  if (expiresAt <= Date.now() || expiresAt > Date.now() + 10 * 60_000) {
+    throw new LifelineError("SECRET_BINDING_INVALID", "The sealed secret's expiry must be within the next 10 minutes");
+  }
+}
+
+export function accountRoutes(deps: ServerDeps) {
+  const { ops, audit, seal, key } = deps;
+  const act = accountAction(deps);
   return [
     defineRoute({
       method: "GET",
@@ -76,6 +89,7 @@ export function accountRoutes(deps: ServerDeps) {
       [
         ["expire", "accounts.expire", "Set the must-change-password flag", "expire accounts"],
         ["clear-flag", "accounts.clear-flag", "Clear the must-change / expired state, keeping the password", "clear account flags"],
+        ["unlock", "accounts.unlock", "Unlock a locked password (usermod -U)", "unlock accounts"],
       ] as const
     ).map(([verb, kind, summary, action]) =>
       defineRoute({
@@ -88,7 +102,7 @@ export function accountRoutes(deps: ServerDeps) {
         body: AccountActionRequest,
         response: AccountResult,
         handler: async ({ params, body, principal }) =>
-          act(principal, await requireMachine(deps, params.name), params.user, { kind, args: { user: params.user, allowSystem: body.allowSystem } }),
+          act(principal, await requireMachine(deps, params.name), `${params.name}/${params.user}`, { kind, args: { user: params.user, allowSystem: body.allowSystem } }),
       }),
     ),
     defineRoute({
@@ -103,20 +117,19 @@ export function accountRoutes(deps: ServerDeps) {
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
         const binding = { purpose: "reset-password" as const, machineId: machine.id, opId: body.opId, user: params.user, expiresAt: body.expiresAt };
-        if (body.expiresAt <= Date.now() || body.expiresAt > Date.now() + 10 * 60_000) {
-          throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password's expiry must be within the next 10 minutes");
-        }
+        checkSealExpiry(body.expiresAt);
         const spec: OpSpec = {
           kind: "accounts.reset-password",
           args: { user: params.user, allowSystem: body.allowSystem, mustChange: body.mustChange, sealed: body.sealed, binding },
         };
-        return act(principal, machine, params.user, spec, { opId: body.opId, expiresAt: body.expiresAt });
+        return act(principal, machine, `${machine.name}/${params.user}`, spec, { opId: body.opId, expiresAt: body.expiresAt });
       },
     }),
     defineRoute({
       method: "POST",
       url: "/v1/machines/:name/accounts/:user/verify",
-      summary: "Try a real SSH password login from the server; says ok, must-change, bad-password, denied or unreachable",
+      summary:
+        "Try a real login: SSH from the server (a domain user, binding.realm: an LDAP bind through the domain's agent, plus SSH as NETBIOS\\user if the machine is joined); says ok, must-change, bad-password, denied or unreachable",
       role: "operator",
       action: "verify logins",
       params: AccountParams,
@@ -125,8 +138,9 @@ export function accountRoutes(deps: ServerDeps) {
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
         await consumeSealedNonce(deps.store, body.binding);
-        const result = await verifyWithSealed(seal, body, machine, params.user);
-        await audit.record(principal, "accounts.verify", `${machine.name}/${params.user}`, result.outcome, result.address);
+        const result = await checkLogin(deps, principal, body, machine, params.user);
+        const target = body.binding.realm ? `${machine.name}/${body.binding.realm}\\${params.user}` : `${machine.name}/${params.user}`;
+        await audit.record(principal, "accounts.verify", target, result.outcome, result.address);
         return result;
       },
     }),

@@ -101,4 +101,17 @@ export const SQLITE_MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN path TEXT;`,
   // 5: one-time nonces of sealed requests, kept until they expire (survives restarts).
   `CREATE TABLE used_nonces (nonce TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);`,
+  // 6: AD domains reached through an agent (the bind credential stays with that agent).
+  `
+  CREATE TABLE domains (
+    realm TEXT PRIMARY KEY,
+    via_machine_id TEXT NOT NULL,
+    bind_user TEXT NOT NULL,
+    servers TEXT NOT NULL,
+    ca_pem TEXT,
+    info TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_by TEXT NOT NULL
+  );
+  `,
 ];
