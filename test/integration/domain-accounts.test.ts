@@ -134,15 +134,31 @@ describe("domain accounts (Samba AD)", () => {
     expect(verify.stdout).toContain("SSH login as LAB\\bob works");
   });
 
-  it("reset-password --domain and unlock: like net user bob * /domain", async () => {
+  it("reset-password --domain: like net user bob * /domain", async () => {
     const r = await json<{ account: AccountView; verification: { outcome: string } }>(["reset-password", "lab-2", "LAB\\bob", "--password-stdin"], "Bob-Reset-Passw0rd\n");
     expect(r.stderr).toBe("");
     expect(r.value.account.state).toBe("ok");
     expect(r.value.verification.outcome).toBe("ok");
     expect(await bind("bob", "Bob-Reset-Passw0rd")).toBe("ok");
-    const unlocked = await json<AccountView>(["accounts", "unlock", "lab-2", "bob", "--domain"]);
-    expect(unlocked.code).toBe(0);
-    expect(unlocked.value.problems).not.toContain("locked");
+  });
+
+  it("a locked-out account: bind data 775, diagnosed locked, unlock -> the password binds again", async () => {
+    await domainTool(domain, ["domain", "passwordsettings", "set", "--account-lockout-threshold=3", "--account-lockout-duration=30", "--reset-account-lockout-after=30"]);
+    try {
+      for (let i = 0; i < 3; i++) expect(await bind("bob", "wrong-password")).toBe("52e");
+      expect(await bind("bob", "Bob-Reset-Passw0rd")).toBe("775");
+      const verify = await json<{ outcome: string; detail: string }>(["accounts", "verify", "lab-2", "LAB\\bob", "--password-stdin"], "Bob-Reset-Passw0rd\n");
+      expect(verify.value).toMatchObject({ outcome: "denied" });
+      expect(verify.value.detail).toContain("locked out (data 775)");
+      const diag = await json<AccountView>(["accounts", "diagnose", "lab-2", "bob", "--domain"]);
+      expect(diag.value).toMatchObject({ state: "locked" });
+      const unlocked = await json<AccountView>(["accounts", "unlock", "lab-2", "bob", "--domain"]);
+      expect(unlocked.code).toBe(0);
+      expect(unlocked.value).toMatchObject({ state: "ok", problems: ["ok"] });
+      expect(await bind("bob", "Bob-Reset-Passw0rd")).toBe("ok");
+    } finally {
+      await domainTool(domain, ["domain", "passwordsettings", "set", "--account-lockout-threshold=0"]);
+    }
   });
 
   it("refuses bad input and changes nothing", async () => {
