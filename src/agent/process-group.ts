@@ -1,3 +1,4 @@
+import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";
 
 /** The start time field of /proc/PID/stat: with the pid, it names one process for good. */
@@ -19,4 +20,10 @@ export function signalGroup(pgid: number, signal: NodeJS.Signals): void {
   } catch {
     // Already gone.
   }
+}
+
+/** Windows has no process groups: taskkill /T stops the process and every child it started. */
+export function stopTree(pid: number): void {
+  const taskkill = `${process.env.SystemRoot ?? "C:\\Windows"}\\System32\\taskkill.exe`;
+  execFile(taskkill, ["/pid", String(pid), "/T", "/F"], { windowsHide: true }, () => undefined);
 }

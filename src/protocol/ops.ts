@@ -28,8 +28,12 @@ export const Script = z
     params: { lifelineCode: "SCRIPT_TOO_LARGE" },
   });
 
+/** sh: /bin/sh on Linux agents; powershell and cmd: Windows agents. */
+export const Interpreter = z.enum(["sh", "powershell", "cmd"]);
+export type Interpreter = z.infer<typeof Interpreter>;
+
 export const RunArgs = z.object({
-  interpreter: z.enum(["sh"]),
+  interpreter: Interpreter,
   script: Script,
   timeoutMs: z.number().int().positive().max(MAX_TIMEOUT_SECONDS * 1000),
   outputCapBytes: z.number().int().positive().max(MAX_OUTPUT_CAP_BYTES),
@@ -112,7 +116,7 @@ export type Targets = z.infer<typeof Targets>;
 export const CreateRunRequest = z.object({
   targets: Targets,
   script: Script,
-  interpreter: z.enum(["sh"]).default("sh"),
+  interpreter: Interpreter.default("sh"),
   timeoutSeconds: z.number().positive().max(MAX_TIMEOUT_SECONDS).default(DEFAULT_TIMEOUT_SECONDS),
   outputCapBytes: z.number().int().positive().max(MAX_OUTPUT_CAP_BYTES).default(DEFAULT_OUTPUT_CAP_BYTES),
   /** fail: a NotReady target gets no op (reported as skipped). queue: it runs when the agent returns. */

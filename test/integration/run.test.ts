@@ -23,6 +23,17 @@ describe("Run Command", () => {
     expect(r.stderr).toBe("err\n");
   });
 
+  it("refuses a Windows interpreter on a Linux agent with a clear error, and an unknown one", async () => {
+    const r = await fleet.cli(["--output", "json", "run", "web1", "--interpreter", "powershell", "--", "Get-Date"]);
+    expect(r.code).not.toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.results[0]).toMatchObject({ state: "failed", error: { code: "VALIDATION_FAILED" } });
+    expect(out.results[0].error.message).toMatch(/interpreter powershell needs a Windows agent; this machine runs linux/);
+    const bad = await fleet.cli(["run", "web1", "--interpreter", "bash", "--", "true"]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/Invalid --interpreter "bash"/);
+  });
+
   it("passes the script as a file: quotes, $vars and newlines reach /bin/sh untouched", async () => {
     const script = `x='a "b" $HOME'\nprintf '%s\\n' "$x" 'it''s'\n`;
     const r = await fleet.cli(["run", "web1", "--script-file", "-"], { input: script });

@@ -471,3 +471,30 @@ describe("SpawnRunner (exercised with POSIX programs here)", () => {
     expect((await runner.run("/nonexistent/program", [])).code).toBe(127);
   });
 });
+
+describe("run plans per platform (the run op)", () => {
+  const args = (interpreter: "sh" | "powershell" | "cmd", script = "echo hi") => ({ interpreter, script, timeoutMs: 1000, outputCapBytes: 1024 });
+  it("Linux: sh from a private file; powershell and cmd refused", async () => {
+    const { launchPlan } = await import("../../src/agent/ops/run.js");
+    expect(launchPlan("linux", args("sh"), "/state/run", "op12345678")).toEqual({
+      file: "/bin/sh",
+      args: ["/state/run/op12345678.sh"],
+      windowsVerbatimArguments: false,
+      scriptFile: { path: "/state/run/op12345678.sh", content: "echo hi" },
+    });
+    expect(() => launchPlan("linux", args("powershell"), "/state/run", "op12345678")).toThrow(/needs a Windows agent/);
+    expect(() => launchPlan("linux", args("cmd"), "/state/run", "op12345678")).toThrow(/needs a Windows agent/);
+  });
+  it("Windows: PowerShell by -EncodedCommand, cmd from a .cmd file; sh refused", async () => {
+    const { launchPlan } = await import("../../src/agent/ops/run.js");
+    const ps = launchPlan("win32", args("powershell", "Get-Date"), "C:\\ProgramData\\Lifeline\\run", "op12345678");
+    expect(ps.file).toMatch(/powershell\.exe$/);
+    expect(ps.args).toContain("-EncodedCommand");
+    expect(ps.scriptFile).toBeNull();
+    const cmd = launchPlan("win32", args("cmd", "echo a\necho b"), "C:\\ProgramData\\Lifeline\\run", "op12345678");
+    expect(cmd.file).toMatch(/cmd\.exe$/);
+    expect(cmd.windowsVerbatimArguments).toBe(true);
+    expect(cmd.scriptFile!.content.toString()).toBe("echo a\r\necho b");
+    expect(() => launchPlan("win32", args("sh"), "C:\\x", "op12345678")).toThrow(/needs a Linux agent/);
+  });
+});

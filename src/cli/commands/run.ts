@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { Command } from "commander";
-import { LifelineError, MAX_SCRIPT_BYTES, isTerminal, type CreateRunRequest, type Op, type Run } from "../../protocol/index.js";
+import { Interpreter, LifelineError, MAX_SCRIPT_BYTES, isTerminal, type CreateRunRequest, type Op, type Run } from "../../protocol/index.js";
 import { contextOf } from "../context.js";
 import { readStdin } from "../stdin.js";
 import { printJson, printTable } from "../output.js";
@@ -16,6 +16,7 @@ interface RunFlags {
   deliverWithin?: string;
   wait: boolean;
   scriptFile?: string;
+  interpreter?: string;
 }
 
 async function readScript(words: readonly string[], scriptFile: string | undefined): Promise<string> {
@@ -52,6 +53,7 @@ export function registerRun(program: Command, scriptWords: () => readonly string
     .option("--deliver-within <duration>", "how long a queued script may wait for its agent", "5m")
     .option("--no-wait", "print the run and op ids and return at once")
     .option("--script-file <file>", "read the script from a file (- for stdin)")
+    .option("--interpreter <name>", "sh (Linux agents), powershell or cmd (Windows agents)", "sh")
     .action(async (machines: string[], flags: RunFlags, command: Command) => {
       const { client, format } = contextOf(command);
       const selectors = [machines.length > 0, flags.all === true, flags.label.length > 0].filter(Boolean).length;
@@ -62,6 +64,7 @@ export function registerRun(program: Command, scriptWords: () => readonly string
         timeoutSeconds: parseDuration(flags.timeout ?? "10m", "--timeout") / 1000,
         outputCapBytes: parseBytes(flags.outputCap ?? "1MiB", "--output-cap"),
         ifNotReady: flags.queue ? "queue" : "fail",
+        interpreter: parseInterpreter(flags.interpreter ?? "sh"),
         deliverWithinSeconds: Math.ceil(parseDuration(flags.deliverWithin ?? "5m", "--deliver-within") / 1000),
       };
       const run = await client.createRun(request);
@@ -146,4 +149,10 @@ function cancelOnInterrupt(client: ReturnType<typeof contextOf>["client"], pendi
   };
   process.on("SIGINT", handler);
   return () => process.off("SIGINT", handler);
+}
+
+function parseInterpreter(value: string): Interpreter {
+  const parsed = Interpreter.safeParse(value);
+  if (!parsed.success) throw new LifelineError("USAGE", `Invalid --interpreter "${value}": sh, powershell or cmd`);
+  return parsed.data;
 }
