@@ -44,9 +44,10 @@
  * PowerShell 2.0 or later (Windows 7 / Server 2008 R2 onwards); removeGpoStartup does the same
  * from the rescue host when a repair is rolled back.
  */
+import { writeFileAtomically } from "./atomic-write.js";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, rename, rm } from "node:fs/promises";
+import { lstat, mkdir, open, readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Id, LifelineError, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Username, type ErrorCode } from "../protocol/index.js";
 
@@ -493,26 +494,13 @@ const UNSAFE_MOUNT =
  * (and writes) 0777, i.e. an ACL granting Everyone full control; such a write is refused.
  */
 async function writeAtomically(path: string, data: Buffer, mode: number): Promise<void> {
-  const dir = join(path, "..");
-  const tmp = join(dir, `.lifeline-${process.pid}-${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode);
-  try {
-    if (((await fh.stat()).mode & 0o002) !== 0) throw new GpoError("unsafe-mount", `A new file in ${dir} ${UNSAFE_MOUNT}`);
-    await fh.writeFile(data);
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    await d.sync().catch(() => undefined); // some FUSE file systems do not implement fsyncdir
-  } finally {
-    await d.close();
-  }
+  await writeFileAtomically(path, data, {
+    mode,
+    notRegular: (p, what) => new GpoError("unsafe-path", `${p} is ${what}; refusing to replace it`),
+    check: async (fh, dir) => {
+      if (((await fh.stat()).mode & 0o002) !== 0) throw new GpoError("unsafe-mount", `A new file in ${dir} ${UNSAFE_MOUNT}`);
+    },
+  });
 }
 
 /** Before creating folders: a file made here must not come out world-writable (see writeAtomically). */

@@ -1,7 +1,4 @@
-import { constants } from "node:fs";
-import { lstat, open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { randomBytes } from "node:crypto";
+import { writeFileAtomically } from "./atomic-write.js";
 import { Cells, type Cell } from "./regf-cells.js";
 import {
   BASE_BLOCK_SIZE,
@@ -406,29 +403,5 @@ function guard<T>(fn: () => T): T {
  * a regular file) at `path` is refused rather than followed.
  */
 export async function writeHiveFileAtomically(path: string, bytes: Uint8Array): Promise<void> {
-  const info = await lstat(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === "ENOENT") return undefined;
-    throw err;
-  });
-  if (info && !info.isFile()) throw new RegfError(`${path} is ${info.isSymbolicLink() ? "a symlink" : "not a regular file"}; refusing to replace it`);
-  const dir = dirname(path);
-  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString("hex")}.tmp`);
-  const fh = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, info ? info.mode & 0o7777 : 0o600);
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } catch (err) {
-    await fh.close().catch(() => undefined);
-    await rm(temp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(temp, path);
-  const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try {
-    // Some FUSE filesystems (ntfs-3g) reject fsync on a directory; the rename is done either way.
-    await d.sync().catch(() => undefined);
-  } finally {
-    await d.close();
-  }
+  await writeFileAtomically(path, bytes, { mode: 0o600, notRegular: (p, what) => new RegfError(`${p} is ${what}; refusing to replace it`) });
 }

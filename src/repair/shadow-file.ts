@@ -1,5 +1,6 @@
+import { writeFileAtomically } from "./atomic-write.js";
 import { constants } from "node:fs";
-import { lstat, open, rename, rm } from "node:fs/promises";
+import { lstat, open } from "node:fs/promises";
 import { join } from "node:path";
 import { LifelineError, type Account } from "../protocol/index.js";
 import { dayNumber, diagnose, lines, parsePasswd, parseShadow, parseShadowLine, ShadowParseError } from "./shadow.js";
@@ -72,31 +73,7 @@ export async function editShadowOnDisk(root: string, user: string, edit: ShadowE
   const after = diagnose(entry, parseShadowLine(newLine, index + 1), now);
   all[index] = newLine;
   const text = all.join("\n") + (shadowText.endsWith("\n") ? "\n" : "");
-  await replaceAtomically(shadowPath, text);
+  await writeFileAtomically(shadowPath, text, { mode: 0o640, notRegular: (p, what) => new LifelineError("SHADOW_INVALID", `${p} is ${what}; refusing to replace it`) });
   return { before, after };
 }
 
-async function replaceAtomically(path: string, text: string): Promise<void> {
-  const info = await lstat(path);
-  const tmp = `${path}.lifeline-${process.pid}`;
-  await rm(tmp, { force: true });
-  const fh = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-  try {
-    await fh.chown(info.uid, info.gid);
-    await fh.chmod(info.mode & 0o7777);
-    await fh.writeFile(text, "utf8");
-    await fh.sync();
-  } catch (err) {
-    await fh.close();
-    await rm(tmp, { force: true });
-    throw err;
-  }
-  await fh.close();
-  await rename(tmp, path);
-  const dir = await open(join(path, ".."), "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
-}
