@@ -45,9 +45,10 @@
  * from the rescue host when a repair is rolled back.
  */
 import { writeFileAtomically } from "./atomic-write.js";
+import { findEntry, sameName } from "./ntfs-path.js";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:fs";
-import { lstat, mkdir, open, readdir, rm } from "node:fs/promises";
+import { mkdir, open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Id, LifelineError, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, Username, type ErrorCode } from "../protocol/index.js";
 
@@ -116,7 +117,6 @@ function splitLines(text: string): Lines {
 }
 
 const joinLines = (l: Lines): string => l.lines.join(l.eol) + (l.finalEol && l.lines.length > 0 ? l.eol : "");
-const sameName = (a: string, b: string): boolean => a.toUpperCase() === b.toUpperCase();
 const headerOf = (line: string): string | undefined => /^\s*\[([^\]]*)\]\s*$/.exec(line)?.[1]?.trim();
 
 function keyOf(line: string): { key: string; value: string } | undefined {
@@ -435,16 +435,7 @@ export function buildResetScript(req: GpoStartupRequest): string {
 
 type Layout = { gp: string; machineScripts?: string; startup?: string };
 
-/** Finds `name` in dir case-insensitively; a symlink or an ambiguous name is refused. */
-async function entry(dir: string, name: string, shown: string): Promise<{ path: string; kind: "dir" | "file" | "other" } | undefined> {
-  const names = (await readdir(dir)).filter((n) => sameName(n, name));
-  if (names.length > 1) throw new GpoError("unsafe-path", `${shown} exists more than once with different cases (${names.join(", ")}); refusing to guess`);
-  if (names.length === 0) return undefined;
-  const path = join(dir, names[0]!);
-  const info = await lstat(path);
-  if (info.isSymbolicLink()) throw new GpoError("unsafe-path", `${shown} on the disk is a symlink or reparse point; refusing to follow it`);
-  return { path, kind: info.isDirectory() ? "dir" : info.isFile() ? "file" : "other" };
-}
+const entry = (dir: string, name: string, shown: string) => findEntry(dir, name, shown, (message) => new GpoError("unsafe-path", message));
 
 async function dirUnder(dir: string, names: string[], create: boolean, shown: string[]): Promise<string | undefined> {
   for (const name of names) {
