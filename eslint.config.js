@@ -21,7 +21,7 @@ function layer(files, forbidden, { database = false } = {}) {
 }
 
 export default tseslint.config(
-  { ignores: ["dist/**", "dist-bench/**", "node_modules/**", ".tools/**", "web/dist/**"] },
+  { ignores: ["dist/**", "dist-bench/**", "dist-bundle/**", "node_modules/**", ".tools/**", "web/dist/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   { rules: { "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }] } },

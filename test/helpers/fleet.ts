@@ -72,11 +72,11 @@ export class TestFleet {
   }
 
   /** Starts (first time: enrolls) an agent process and waits until the server says Ready. */
-  async startAgent(name: string, extra: readonly string[] = [], token?: string): Promise<LongRunning> {
+  async startAgent(name: string, extra: readonly string[] = [], token?: string, command?: readonly string[]): Promise<LongRunning> {
     const enrolled = (await import("node:fs")).existsSync(join(this.agentStateDir(name), "state.json"));
     const args = ["agent", "--state-dir", this.agentStateDir(name), "--log-level", "warn", ...extra];
     if (!enrolled) args.push("--server", this.url, "--token", token ?? (await this.enrollToken()), "--name", name);
-    const agent = startLongRunning(args, { ...this.env, LIFELINE_TOKEN: undefined });
+    const agent = startLongRunning(args, { ...this.env, LIFELINE_TOKEN: undefined }, command);
     this.agents.set(name, agent);
     await this.waitStatus(name, "Ready");
     return agent;

@@ -37,8 +37,9 @@ export interface LongRunning {
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
-export function startLongRunning(args: readonly string[], env: NodeJS.ProcessEnv): LongRunning {
-  const child = spawn(process.execPath, [LIFELINE_BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+/** `command`: what runs `lifeline` (default: this Node on the built dist/; e.g. a bundled agent executable). */
+export function startLongRunning(args: readonly string[], env: NodeJS.ProcessEnv, command: readonly string[] = [process.execPath, LIFELINE_BIN]): LongRunning {
+  const child = spawn(command[0]!, [...command.slice(1), ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
   let out = "";
   let err = "";
   child.stdout!.on("data", (d) => (out += d));

@@ -42,7 +42,7 @@ function readScriptFile(path: string): string {
 export function registerRun(program: Command, scriptWords: () => readonly string[]): void {
   program
     .command("run")
-    .description("run a /bin/sh script on machines and stream its output; exits with the script's exit code")
+    .description("run a script (sh; powershell or cmd on Windows agents) on machines and stream its output; exits with the script's exit code")
     .usage("[machines...] [options] -- SCRIPT")
     .argument("[machines...]", "machine names")
     .option("--all", "every enrolled machine")
