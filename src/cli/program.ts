@@ -8,6 +8,7 @@ import { registerAuditList } from "./commands/audit-list.js";
 import { registerResetPassword } from "./commands/reset-password.js";
 import { registerFixLogon } from "./commands/fix-logon.js";
 import { registerDomain } from "./commands/domain.js";
+import { registerDisk } from "./commands/disk.js";
 import { registerJobs } from "./commands/jobs.js";
 import { registerMachinesSetDriver } from "./commands/machines-set-driver.js";
 import { registerSnapshot } from "./commands/snapshot.js";
@@ -64,6 +65,7 @@ export function buildProgram(scriptWords: () => readonly string[], plugins: read
   registerSnapshot(program);
   registerFixLogon(program);
   registerDomain(program);
+  registerDisk(program);
   registerJobs(program);
   registerRepair(program, scriptWords);
   for (const plugin of plugins) plugin(program, scriptWords);

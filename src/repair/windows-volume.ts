@@ -14,7 +14,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { LifelineError, type Account, type AccountState } from "../protocol/index.js";
-import { installGpoStartup, type GpoStartupResult } from "./gpo-startup.js";
+import { installGpoStartup, type GpoStartupAction, type GpoStartupResult } from "./gpo-startup.js";
 import { findPath } from "./ntfs-path.js";
 import { Hive, writeHiveFileAtomically } from "./regf.js";
 import { clearMustChange, listSamUsers, unlock, type SamUser } from "./sam.js";
@@ -98,7 +98,8 @@ export async function windowsAccount(mount: string, user: string, now = Date.now
   return found;
 }
 
-export type WindowsFix = { kind: "keep-password" } | { kind: "new-password"; password: string; id: string };
+/** keep-password: the SAM edit. startup-script: the seed's script, for a new password (or to clear the flag at boot). */
+export type WindowsFix = { kind: "keep-password" } | { kind: "startup-script"; id: string; action: GpoStartupAction };
 
 export interface WindowsFixResult {
   method: "sam" | "startup-script";
@@ -121,8 +122,8 @@ export async function fixWindowsAccount(mount: string, user: string, fix: Window
   const before = samAccount(sam, now.getTime());
   if (before.system && !opts.allowSystem) throw new LifelineError("ACCOUNT_IS_SYSTEM", `"${sam.name}" is a built-in account (RID ${sam.rid}); pass --allow-system to change it anyway`);
   if (before.problems.includes("disabled")) throw new LifelineError("ACCOUNT_CHANGE_FAILED", `"${sam.name}" is disabled: ${before.evidence.join("; ")}; enable it on purpose first`);
-  if (fix.kind === "new-password") {
-    const script = await installGpoStartup(mount, { id: fix.id, user: sam.name, action: { kind: "reset-password", password: fix.password } });
+  if (fix.kind === "startup-script") {
+    const script = await installGpoStartup(mount, { id: fix.id, user: sam.name, action: fix.action });
     return { method: "startup-script", before, after: before, script };
   }
   const mustChange = sam.passwordLastSet === null && !sam.flags.passwordNeverExpires;

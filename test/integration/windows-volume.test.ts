@@ -87,7 +87,7 @@ describe("a Windows system volume: accounts and offline fixes", () => {
   it("new password: the seed's startup script on the volume, the password only inside it", async () => {
     await mount();
     try {
-      const r = await fixWindowsAccount(mnt, "dave", { kind: "new-password", password: "Dave-New-Passw0rd", id: "fix12345678" });
+      const r = await fixWindowsAccount(mnt, "dave", { kind: "startup-script", id: "fix12345678", action: { kind: "reset-password", password: "Dave-New-Passw0rd" } });
       expect(r.method).toBe("startup-script");
       expect((await windowsAccount(mnt, "dave")).state).toBe("ok");
     } finally {
