@@ -1,0 +1,144 @@
+import { execFile, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256File } from "../../src/disk/backup.js";
+import { buildSamHive } from "../../src/repair/sam.js";
+import { runLifeline, tempDir } from "../helpers/processes.js";
+
+// `lifeline disk` (the real CLI) on a Windows disk built here: GPT with an EFI partition and an
+// NTFS system volume holding a SAM hive (the project's writer, checked by chntpw elsewhere), as
+// raw, vhdx and vmdk. Results are read back with independent tools: ntfscat for files, reged and
+// sampasswd (chntpw) for the SAM.
+const run = promisify(execFile);
+const BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
+
+/** One key's values from a `reged -x` export: name -> the raw text after `=`. */
+function regedValue(exported: string, keySuffix: string, name: string): Buffer {
+  const lines = exported.replace(/\\\r?\n\s*/g, "").split(/\r?\n/);
+  const start = lines.findIndex((l) => l.toUpperCase().endsWith(`${keySuffix.toUpperCase()}]`));
+  for (const line of lines.slice(start + 1)) {
+    if (line.startsWith("[")) break;
+    const m = /^"([^"]*)"=hex(?:\([0-9a-f]+\))?:(.*)$/.exec(line);
+    if (m && m[1] === name) return Buffer.from(m[2]!.replaceAll(",", ""), "hex");
+  }
+  throw new Error(`no ${name} under ${keySuffix}`);
+}
+
+describe("lifeline disk on a Windows image", () => {
+  const work = tempDir("disk-windows");
+  const path = (name: string) => join(work.path, name);
+  const env = { PATH: process.env.PATH, HOME: process.env.HOME, LIFELINE_DISK_STATE_DIR: path("state") };
+  const lifeline = (args: string[], input?: string) => runLifeline(args, env, input);
+  let ntfsStart = 0;
+
+  /** A file of the NTFS volume inside any image, read without mounting (ntfscat). */
+  async function fileOf(image: string, file: string): Promise<Buffer> {
+    const flat = path("flat.raw");
+    await run("qemu-img", ["convert", "-U", "-O", "raw", image, flat]);
+    await run("dd", [`if=${flat}`, `of=${flat}.p2`, "bs=512", `skip=${ntfsStart}`, "status=none"]);
+    const { stdout } = await run("ntfscat", [`${flat}.p2`, file], { encoding: "buffer", maxBuffer: 64 << 20 });
+    await run("rm", ["-f", flat, `${flat}.p2`]);
+    return stdout;
+  }
+  /** chntpw's own readers on the SAM of an image: sampasswd's list and alice's F value (reged). */
+  async function samOracle(image: string): Promise<{ list: string; aliceF: Buffer }> {
+    const sam = path("SAM.out");
+    writeFileSync(sam, await fileOf(image, "WINDOWS/system32/config/SAM"));
+    const list = (await run("sampasswd", ["-l", sam])).stdout;
+    await run("reged", ["-x", sam, "HKEY_LOCAL_MACHINE\\SAM", "\\SAM\\Domains\\Account\\Users", path("users.reg")]);
+    return { list, aliceF: regedValue(readFileSync(path("users.reg"), "utf8"), "\\000003E9", "F") };
+  }
+
+  beforeAll(async () => {
+    const vol = path("ntfs.img");
+    await run("truncate", ["-s", "48M", vol]);
+    await run("mkntfs", ["-F", "-f", "-q", vol]);
+    const mnt = path("mnt");
+    mkdirSync(mnt);
+    await run("ntfs-3g", ["-o", "permissions", vol, mnt]);
+    try {
+      mkdirSync(join(mnt, "WINDOWS", "system32", "config"), { recursive: true });
+      writeFileSync(
+        join(mnt, "WINDOWS", "system32", "config", "SAM"),
+        buildSamHive([
+          { name: "Administrator", rid: 500, admin: true },
+          { name: "alice", rid: 1001, passwordLastSet: null },
+          { name: "bob", rid: 1002, disabled: true },
+          { name: "carol", rid: 1003, locked: true, failedLogins: 5 },
+        ]),
+      );
+    } finally {
+      await run("umount", [mnt]);
+    }
+    await run("truncate", ["-s", "64M", path("win.raw")]);
+    spawnSync("sfdisk", ["-q", path("win.raw")], { input: `label: gpt\nsize=2MiB, type=U\ntype=${BASIC_DATA}\n` });
+    const table = JSON.parse((await run("sfdisk", ["--json", path("win.raw")])).stdout) as { partitiontable: { partitions: { start: number }[] } };
+    ntfsStart = table.partitiontable.partitions[1]!.start;
+    await run("dd", [`if=${vol}`, `of=${path("win.raw")}`, "bs=512", `seek=${ntfsStart}`, "conv=notrunc", "status=none"]);
+    await run("qemu-img", ["convert", "-O", "vhdx", path("win.raw"), path("win.vhdx")]);
+    await run("qemu-img", ["convert", "-O", "vmdk", path("win.raw"), path("win.vmdk")]);
+  }, 120_000);
+  afterAll(() => work.remove());
+
+  it("inspect finds the NTFS system volume and the SAM's users with their states", async () => {
+    for (const image of ["win.raw", "win.vhdx", "win.vmdk"]) {
+      const r = await lifeline(["disk", "inspect", path(image), "-o", "json"]);
+      expect(r.stderr).toBe("");
+      const report = JSON.parse(r.stdout) as { osPartition: number; os: { kind: string; accounts: { name: string; state: string }[] } };
+      expect(report.osPartition).toBe(2);
+      expect(report.os.kind).toBe("windows");
+      expect(Object.fromEntries(report.os.accounts.map((a) => [a.name, a.state]))).toEqual({ Administrator: "ok", alice: "must-change", bob: "disabled", carol: "locked" });
+    }
+    const table = await lifeline(["disk", "inspect", path("win.raw")]);
+    expect(table.stdout).toMatch(/alice\s+1001\s+must-change/);
+  });
+
+  it("fix-logon --keep-password on a vhdx: the SAM flag cleared (chntpw's readers agree), other users untouched", async () => {
+    const image = path("keep.vhdx");
+    copyFileSync(path("win.vhdx"), image);
+    const before = await samOracle(image);
+    expect(before.aliceF.readBigUInt64LE(0x18)).toBe(0n);
+    const r = await lifeline(["disk", "fix-logon", image, "alice", "--keep-password", "--no-backup", "-o", "json"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ os: "windows", method: "sam", action: "clear-flag", before: { state: "must-change" }, after: { state: "ok" }, verified: true, pendingUntilBoot: false });
+    const after = await samOracle(image);
+    expect(after.aliceF.readBigUInt64LE(0x18)).toBeGreaterThan(0n);
+    expect(after.list).toBe(before.list); // account-control bits and hashes of every user as they were
+    // Built-in and disabled accounts are left alone.
+    expect((await lifeline(["disk", "fix-logon", image, "Administrator", "--keep-password", "--no-backup"])).stderr).toMatch(/ACCOUNT_IS_SYSTEM/);
+    expect((await lifeline(["disk", "fix-logon", image, "bob", "--keep-password", "--no-backup"])).stderr).toMatch(/bob" is disabled/);
+  });
+
+  it("fix-logon --method startup-script on a raw image: the seed's script, entries read back by ntfscat", async () => {
+    const image = path("script.raw");
+    copyFileSync(path("win.raw"), image);
+    const r = await lifeline(["disk", "fix-logon", image, "carol", "--method", "startup-script", "--password-stdin", "--no-backup"], "Carol-New-Passw0rd\n");
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/method|startup-script/);
+    expect(r.stdout).toContain("the new password is in the script on the disk");
+    const ini = await fileOf(image, "WINDOWS/system32/GroupPolicy/Machine/Scripts/scripts.ini");
+    const entries = ini.subarray(2).toString("utf16le");
+    const script = /0CmdLine=(lifeline-reset-[A-Za-z0-9]+\.cmd)/.exec(entries)?.[1];
+    expect(script).toBeDefined();
+    const body = (await fileOf(image, `WINDOWS/system32/GroupPolicy/Machine/Scripts/Startup/${script}`)).toString("latin1");
+    expect(body).toContain('net user carol "Carol-New-Passw0rd"');
+    expect((await fileOf(image, "WINDOWS/system32/GroupPolicy/gpt.ini")).toString("latin1")).toMatch(/42B5FAAE-6536-11D2-AE5A-0000F87571E3/i);
+    // A new password cannot go into the SAM offline: said so, nothing changed.
+    const sum = await sha256File(path("win.raw"));
+    const refused = await lifeline(["disk", "fix-logon", path("win.raw"), "alice", "--method", "sam", "--password-stdin", "--no-backup"], "Alice-New-Passw0rd\n");
+    expect(refused.stderr).toMatch(/startup-script/);
+    expect(await sha256File(path("win.raw"))).toBe(sum);
+  });
+
+  it("bad input: no OS, unknown user, wrong method: clear errors, the image unchanged", async () => {
+    const sum = await sha256File(path("win.vmdk"));
+    expect((await lifeline(["disk", "fix-logon", path("win.vmdk"), "mallory", "--keep-password", "--no-backup"])).stderr).toMatch(/ACCOUNT_NOT_FOUND/);
+    expect((await lifeline(["disk", "fix-logon", path("win.vmdk"), "alice", "--keep-password", "--partition", "1", "--no-backup"])).stderr).toMatch(/DISK_NO_OS|partition 1/i);
+    expect((await lifeline(["disk", "fix-logon", path("win.vmdk"), "alice", "--keep-password", "--method", "magic"])).stderr).toMatch(/Invalid --method/);
+    expect(await sha256File(path("win.vmdk"))).toBe(sum);
+  });
+});
