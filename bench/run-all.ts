@@ -2,6 +2,7 @@
 import { benchAccounts } from "./accounts.bench.js";
 import { benchAgentIdle } from "./agent-idle.bench.js";
 import { benchDomain } from "./domain.bench.js";
+import { benchDisk } from "./disk.bench.js";
 import { benchFanout } from "./fanout.bench.js";
 import { benchFixLogon } from "./fix-logon.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
@@ -15,6 +16,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   lab: benchLabUp,
   accounts: benchAccounts,
   domain: benchDomain,
+  disk: benchDisk,
   snapshot: benchSnapshot,
   "fix-logon": benchFixLogon,
 };
