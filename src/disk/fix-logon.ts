@@ -27,6 +27,8 @@ export interface FixDiskOptions {
   fix: DiskFix;
   /** Windows: default sam for --keep-password, startup-script for a new password (the only way offline). */
   method?: WindowsMethod;
+  /** Windows: also enable a disabled account (never done unasked: it may be disabled on purpose). */
+  enable?: boolean;
   partition?: number;
   noBackup?: boolean;
   now?: number;
@@ -77,6 +79,7 @@ export async function fixDiskLogon(opts: FixDiskOptions): Promise<FixDiskResult>
     return { number: picked.report.number, fs: picked.report.fs!, os };
   });
   const method: FixDiskResult["method"] = partition.os === "linux" ? "shadow" : (opts.method ?? (opts.fix.kind === "keep-password" ? "sam" : "startup-script"));
+  if (partition.os === "linux" && opts.enable) throw new DiskError("bad-partition", "--enable is for Windows disks; this one holds Linux");
   if (partition.os === "linux" && opts.method) throw new DiskError("bad-partition", `--method ${opts.method} is for Windows disks; this one holds Linux`);
   if (method === "sam" && opts.fix.kind === "set-password") {
     throw new LifelineError("USAGE", "A new Windows password cannot be written into the SAM offline (Windows stores it encrypted with the boot key): use --method startup-script, or --keep-password");
@@ -109,8 +112,11 @@ export async function fixDiskLogon(opts: FixDiskOptions): Promise<FixDiskResult>
       await mkdir(mount);
       await mountVolume(device, partition.fs, mount, true);
       if (partition.os === "linux") return editShadowOnDisk(mount, opts.user, edit, { now });
+      const enable = opts.enable === true;
       const fix: WindowsFix =
-        method === "sam" ? { kind: "keep-password" } : { kind: "startup-script", id: scriptId, action: opts.fix.kind === "set-password" ? { kind: "reset-password", password: opts.fix.password } : { kind: "clear-flag" } };
+        method === "sam"
+          ? { kind: "keep-password", enable }
+          : { kind: "startup-script", id: scriptId, enable, action: opts.fix.kind === "set-password" ? { kind: "reset-password", password: opts.fix.password } : { kind: "clear-flag" } };
       return fixWindowsAccount(mount, opts.user, fix, { now: new Date(now) });
     });
     await fsyncFile(info.path);

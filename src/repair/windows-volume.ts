@@ -17,7 +17,7 @@ import { LifelineError, type Account, type AccountState } from "../protocol/inde
 import { installGpoStartup, type GpoStartupAction, type GpoStartupResult } from "./gpo-startup.js";
 import { findPath } from "./ntfs-path.js";
 import { Hive, writeHiveFileAtomically } from "./regf.js";
-import { clearMustChange, listSamUsers, unlock, type SamUser } from "./sam.js";
+import { clearMustChange, enable, listSamUsers, unlock, type SamUser } from "./sam.js";
 
 const SAM_PATH = ["Windows", "System32", "config", "SAM"] as const;
 const DAY_MS = 86_400_000;
@@ -99,7 +99,7 @@ export async function windowsAccount(mount: string, user: string, now = Date.now
 }
 
 /** keep-password: the SAM edit. startup-script: the seed's script, for a new password (or to clear the flag at boot). */
-export type WindowsFix = { kind: "keep-password" } | { kind: "startup-script"; id: string; action: GpoStartupAction };
+export type WindowsFix = { kind: "keep-password"; enable?: boolean } | { kind: "startup-script"; id: string; action: GpoStartupAction; enable?: boolean };
 
 export interface WindowsFixResult {
   method: "sam" | "startup-script";
@@ -121,15 +121,19 @@ export async function fixWindowsAccount(mount: string, user: string, fix: Window
   if (!sam) throw new LifelineError("ACCOUNT_NOT_FOUND", `No local account "${user}" in the disk's SAM`);
   const before = samAccount(sam, now.getTime());
   if (before.system && !opts.allowSystem) throw new LifelineError("ACCOUNT_IS_SYSTEM", `"${sam.name}" is a built-in account (RID ${sam.rid}); pass --allow-system to change it anyway`);
-  if (before.problems.includes("disabled")) throw new LifelineError("ACCOUNT_CHANGE_FAILED", `"${sam.name}" is disabled: ${before.evidence.join("; ")}; enable it on purpose first`);
+  // Disabled may be on purpose (a leaver, an incident): enabled only when asked.
+  if (sam.flags.disabled && !fix.enable) throw new LifelineError("ACCOUNT_CHANGE_FAILED", `"${sam.name}" is disabled (${before.evidence.join("; ")}); pass --enable if it should log in again`);
+  if (before.problems.includes("disabled") && !sam.flags.disabled) throw new LifelineError("ACCOUNT_CHANGE_FAILED", `"${sam.name}" cannot log in: ${before.evidence.join("; ")}`);
   if (fix.kind === "startup-script") {
-    const script = await installGpoStartup(mount, { id: fix.id, user: sam.name, action: fix.action });
+    const script = await installGpoStartup(mount, { id: fix.id, user: sam.name, action: fix.action, ...(fix.enable ? { enable: true } : {}) });
     return { method: "startup-script", before, after: before, script };
   }
   const mustChange = sam.passwordLastSet === null && !sam.flags.passwordNeverExpires;
+  const enabling = sam.flags.disabled && fix.enable === true;
   if (mustChange) clearMustChange(hive, sam.name, now);
   if (sam.flags.locked) unlock(hive, sam.name);
-  if (mustChange || sam.flags.locked) await writeHiveFileAtomically(path, hive.toBytes());
+  if (enabling) enable(hive, sam.name);
+  if (mustChange || sam.flags.locked || enabling) await writeHiveFileAtomically(path, hive.toBytes());
   // Read back from the disk, not from memory: what Windows will find at boot.
   return { method: "sam", before, after: await windowsAccount(mount, sam.name, now.getTime()) };
 }

@@ -111,6 +111,31 @@ describe.skipIf(why !== "")("lifeline disk on a Linux image", () => {
     }
   });
 
+  it("reads MBR disks, vdi and vhdx images, and a qcow2 overlay on a backing file", async () => {
+    const mbr = path("mbr.raw");
+    await run("truncate", ["-s", "32M", mbr]);
+    spawnSync("sfdisk", ["-q", mbr], { input: "label: dos\nsize=2MiB, type=c\ntype=83\n" });
+    const start = (JSON.parse((await run("sfdisk", ["--json", mbr])).stdout) as { partitiontable: { partitions: { start: number }[] } }).partitiontable.partitions[1]!.start;
+    await run("dd", [`if=${path("root.ext4")}`, `of=${mbr}`, "bs=512", `seek=${start}`, "conv=notrunc", "status=none"]);
+    await run("qemu-img", ["convert", "-O", "vdi", mbr, path("mbr.vdi")]);
+    await run("qemu-img", ["convert", "-O", "vhdx", raw, path("disk.vhdx")]);
+    await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", path("disk.qcow2"), "-F", "qcow2", path("overlay.qcow2")]);
+    for (const [image, table] of [[mbr, "dos"], [path("mbr.vdi"), "dos"], [path("disk.vhdx"), "gpt"], [path("overlay.qcow2"), "gpt"]] as const) {
+      const report = await inspectDisk(image);
+      expect(report.partitionTable, image).toBe(table);
+      expect(report.osPartition, image).toBe(2);
+      expect(report.os!.accounts.find((a) => a.name === "alice")!.state, image).toBe("must-change");
+      await noLeftovers(image);
+    }
+    // The overlay is fixed; its backing file is left as it was.
+    const base = await sha256File(path("disk.qcow2"));
+    const r = await fixDiskLogon({ image: path("overlay.qcow2"), user: "alice", fix: { kind: "keep-password" } });
+    expect(r.after.state).toBe("ok");
+    expect(await sha256File(path("disk.qcow2"))).toBe(base);
+    expect((await aliceOf(path("disk.qcow2"))).state).toBe("must-change");
+    expect((await aliceOf(path("overlay.qcow2"))).state).toBe("ok");
+  });
+
   it("fix-logon --password-stdin on a qcow2: snapshot first, verified read-back, hash checks, restore brings the original back", async () => {
     const image = path("fix.qcow2");
     copyFileSync(path("disk.qcow2"), image);

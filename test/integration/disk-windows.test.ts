@@ -1,5 +1,5 @@
 import { execFile, spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -109,7 +109,25 @@ describe("lifeline disk on a Windows image", () => {
     expect(after.list).toBe(before.list); // account-control bits and hashes of every user as they were
     // Built-in and disabled accounts are left alone.
     expect((await lifeline(["disk", "fix-logon", image, "Administrator", "--keep-password", "--no-backup"])).stderr).toMatch(/ACCOUNT_IS_SYSTEM/);
-    expect((await lifeline(["disk", "fix-logon", image, "bob", "--keep-password", "--no-backup"])).stderr).toMatch(/bob" is disabled/);
+    expect((await lifeline(["disk", "fix-logon", image, "bob", "--keep-password", "--no-backup"])).stderr).toMatch(/bob" is disabled .*--enable/);
+    // Enabled only when asked.
+    const enabled = await lifeline(["disk", "fix-logon", image, "bob", "--keep-password", "--enable", "--no-backup", "-o", "json"]);
+    expect(JSON.parse(enabled.stdout)).toMatchObject({ before: { state: "disabled" }, after: { state: "ok" } });
+    expect((await samOracle(image)).list).toMatch(/^03ea:bob:0:10:/m);
+  });
+
+  it("a BitLocker volume is recognised and refused, the image unchanged", async () => {
+    const image = path("bitlocker.raw");
+    copyFileSync(path("win.raw"), image);
+    // BitLocker replaces the NTFS OEM id (offset 3 of the volume) with -FVE-FS-.
+    const fd = openSync(image, "r+");
+    writeSync(fd, Buffer.from("-FVE-FS-"), 0, 8, ntfsStart * 512 + 3);
+    closeSync(fd);
+    const sum = await sha256File(image);
+    const r = await lifeline(["disk", "fix-logon", image, "alice", "--keep-password", "--no-backup"]);
+    expect(r.stderr).toMatch(/DISK_ENCRYPTED/);
+    expect(r.stderr).toMatch(/BitLocker/);
+    expect(await sha256File(image)).toBe(sum);
   });
 
   it("fix-logon --method startup-script on a raw image: the seed's script, entries read back by ntfscat", async () => {

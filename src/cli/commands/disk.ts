@@ -69,7 +69,8 @@ export function registerDisk(program: Command): void {
     .option("--partition <n>", "the OS partition, when the disk has several")
     .option("--no-backup", "go on without a backup (when the image's file system has no reflink)")
     .option("--method <how>", "Windows: sam (edit the SAM; --keep-password) or startup-script (the seed's Group Policy script, runs at next boot; the new password sits on the disk until then)")
-    .action(async (image: string, user: string, opts: { passwordStdin?: boolean; keepPassword?: boolean; partition?: string; backup: boolean; method?: string }, command: Command) => {
+    .option("--enable", "Windows: also enable the account if it is disabled (never done unasked: it may be disabled on purpose)")
+    .action(async (image: string, user: string, opts: { passwordStdin?: boolean; keepPassword?: boolean; partition?: string; backup: boolean; method?: string; enable?: boolean }, command: Command) => {
       const format = formatOf(command);
       if (!/^[a-z_][a-z0-9_.-]{0,31}\$?$/i.test(user)) throw new LifelineError("USAGE", `Invalid user name "${user}"`);
       if (Boolean(opts.passwordStdin) === Boolean(opts.keepPassword)) throw new LifelineError("USAGE", "Choose one of --password-stdin or --keep-password");
@@ -85,6 +86,7 @@ export function registerDisk(program: Command): void {
         user,
         fix,
         ...(opts.method ? { method: opts.method as WindowsMethod } : {}),
+        ...(opts.enable ? { enable: true } : {}),
         noBackup: !opts.backup,
         log: progress,
         ...(opts.partition !== undefined ? { partition: partitionNumber(opts.partition) } : {}),
