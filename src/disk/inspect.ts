@@ -62,6 +62,9 @@ export async function scanDisk(session: DiskSession, info: ImageInfo): Promise<{
     }
     scanned.push({ report, device, mount, detected });
   }
+  // Test hook: hold everything attached, so a test can interrupt a real run at its worst moment.
+  const pause = Number(process.env["LIFELINE_DISK_TEST_PAUSE_MS"] ?? 0);
+  if (pause > 0) await new Promise((r) => setTimeout(r, Math.min(pause, 60_000)));
   return { view, label: table.label, scanned };
 }
 

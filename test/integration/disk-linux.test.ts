@@ -1,5 +1,5 @@
-import { execFile, spawnSync } from "node:child_process";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { execFile, spawn, spawnSync } from "node:child_process";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Command } from "commander";
@@ -13,7 +13,7 @@ import { probeImage } from "../../src/disk/image.js";
 import { DiskSession, recoverCrashed, stateDir } from "../../src/disk/session.js";
 import { LifelineError } from "../../src/protocol/index.js";
 import { sha512Crypt } from "../../src/repair/sha512-crypt.js";
-import { tempDir } from "../helpers/processes.js";
+import { LIFELINE_BIN, tempDir } from "../helpers/processes.js";
 
 // `lifeline disk` on real images built here: a GPT disk (EFI + ext4 root holding alice, who
 // must change her password) as raw, qcow2 and vmdk, attached through qemu-storage-daemon
@@ -287,6 +287,35 @@ describe.skipIf(why !== "")("lifeline disk on a Linux image", () => {
     expect(readdirSync(stateDir())).toEqual([]);
     // The image is usable (no stale lock) by the next run.
     expect((await aliceOf(image)).state).toBe("must-change");
+  });
+
+  it("Ctrl-C (and SIGTERM) in the middle of a real run releases the export, the loop devices and the mounts", async () => {
+    for (const signal of ["SIGINT", "SIGTERM"] as const) {
+      const image = path(`interrupted-${signal}.qcow2`);
+      copyFileSync(path("disk.qcow2"), image);
+      const child = spawn(process.execPath, [LIFELINE_BIN, "disk", "inspect", image], {
+        env: { PATH: process.env.PATH, LIFELINE_DISK_STATE_DIR: stateDir(), LIFELINE_DISK_TEST_PAUSE_MS: "30000" },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d) => (stderr += d));
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      // Wait until the run holds its FUSE export, then until it has mounted the partitions (it
+      // pauses there: the hook); attaching this small image takes well under 3 s.
+      for (let i = 0; i < 200 && (spawnSync("pgrep", ["-f", `qemu-storage-daemon.*${image}`]).status !== 0 || readdirSync(stateDir()).length === 0); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      await new Promise((r) => setTimeout(r, 3000));
+      expect((await run("losetup", ["-a"])).stdout).toMatch(/\(.*\)/); // its loop devices are there
+      expect(spawnSync("pgrep", ["-f", `qemu-storage-daemon.*${image}`]).status).toBe(0);
+      const session = JSON.parse(readFileSync(join(stateDir(), readdirSync(stateDir())[0]!), "utf8")) as { tmp: string };
+      expect(readFileSync("/proc/mounts", "utf8")).toContain(session.tmp);
+      child.kill(signal);
+      expect(await exited).toBe(signal === "SIGINT" ? 130 : 143);
+      expect(stderr).toContain("releasing the disk");
+      await noLeftovers(image);
+      expect(readFileSync("/proc/mounts", "utf8")).not.toContain(session.tmp);
+    }
   });
 
   it("the CLI prints the report as JSON and as a table", async () => {
