@@ -1,8 +1,8 @@
 // Agent idle cost: one real agent process connected to a server, RSS and CPU time over 60 s
 // (LIFELINE_BENCH_IDLE_SECONDS to shorten it while developing).
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { BIN, enrollToken, startBenchServer, verdict, waitReady } from "./common.js";
 
 /** A /proc/PID/status field in MB: VmRSS (all resident), RssAnon (private), RssFile (mapped files, e.g. the shared node binary). */
@@ -18,9 +18,23 @@ function cpuSeconds(pid: number): number {
 }
 
 export async function benchAgentIdle(): Promise<string[]> {
+  // The agent as installed from the package (dist/), and as the one-file bundle Windows and
+  // small machines get (it loads only the agent's code).
+  execFileSync(process.execPath, ["scripts/bundle-agent.mjs"], { cwd: resolve(BIN, "../../.."), stdio: "ignore" });
+  const lines = [];
+  for (const [label, entry] of [
+    ["dist/bin/lifeline.js", BIN],
+    ["bundle (dist-bundle/lifeline-agent.cjs)", resolve(BIN, "../../../dist-bundle/lifeline-agent.cjs")],
+  ] as const) {
+    lines.push(...(await idle(label, entry)));
+  }
+  return lines;
+}
+
+async function idle(label: string, entry: string): Promise<string[]> {
   const seconds = Number(process.env.LIFELINE_BENCH_IDLE_SECONDS ?? 60);
   const server = await startBenchServer();
-  const agent = spawn(process.execPath, [BIN, "agent", "--server", server.url, "--token", await enrollToken(server.url, server.token), "--name", "idle1", "--state-dir", join(server.dir, "agent"), "--log-level", "warn"], {
+  const agent = spawn(process.execPath, [entry, "agent", "--server", server.url, "--token", await enrollToken(server.url, server.token), "--name", "idle1", "--state-dir", join(server.dir, "agent"), "--log-level", "warn"], {
     stdio: "ignore",
   });
   try {
@@ -38,8 +52,8 @@ export async function benchAgentIdle(): Promise<string[]> {
     }
     const cpu = cpuSeconds(agent.pid!) - cpu0;
     return [
-      `agent idle over ${seconds}s: peak RSS ${peak.toFixed(1)} MB (private ${anon.toFixed(1)} MB, file-backed ${file.toFixed(1)} MB: mostly the node binary, shared), CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu / seconds) * 100).toFixed(3)}% of a core)`,
-      verdict("agent idle RSS", peak, 50, "MB"),
+      `agent idle (${label}) over ${seconds}s: peak RSS ${peak.toFixed(1)} MB (private ${anon.toFixed(1)} MB, file-backed ${file.toFixed(1)} MB: mostly the node binary, shared), CPU ${(cpu * 1000).toFixed(0)} ms (${((cpu / seconds) * 100).toFixed(3)}% of a core)`,
+      verdict(`agent idle RSS (${label})`, peak, 50, "MB"),
     ];
   } finally {
     agent.kill("SIGKILL");
