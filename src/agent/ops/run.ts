@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { LifelineError, type OpResult, type RunArgs, type Stream } from "../../protocol/index.js";
 import { processStartTime, signalGroup, stopTree } from "../process-group.js";
 import type { OpContext } from "../executor.js";
-import { windowsRunPlan } from "../platform/windows.js";
+import { windowsRunPlan } from "../platform/windows-run.js";
 import { resultWithoutOutput } from "../results.js";
 
 const KILL_GRACE_MS = 2_000;
