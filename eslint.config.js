@@ -41,4 +41,6 @@ export default tseslint.config(
   layer(["src/client/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/crypto/**", "**/lab/**", "**/repair/**", "**/drivers/**", "**/jobs/**", "**/runbooks/**"]),
   layer(["src/lab/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
   layer(["src/repair/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**"]),
+  // `lifeline disk` works on an image on this machine: no server, agent, store, driver or job.
+  layer(["src/disk/**"], ["**/server/**", "**/agent/**", "**/store/**", "**/cli/**", "**/drivers/**", "**/jobs/**", "**/runbooks/**"]),
 );
