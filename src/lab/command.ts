@@ -115,7 +115,7 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
       if (domain) {
         process.stdout.write(`domain ${domain.realm} (${domain.netbios}): DC ${domain.dcHost} at ${domain.address}, LDAPS 636, users ${SEED_USERS.map((u) => u.name).join(", ")}; hosts joined\n`);
         process.stdout.write(
-          `  to manage it: lifeline domain add ${domain.realm} --via lab-1 --dc ${domain.dcHost} --bind-user ${domain.serviceUser} --ca-file ${domain.caFile} --password-stdin < ${join(theLab.labDir, "domain", "service-password")}\n`,
+          `  to manage it: lifeline domain add ${domain.realm} --via lab-1 --bind-user ${domain.serviceUser} --ca-file ${domain.caFile} --password-stdin < ${join(theLab.labDir, "domain", "service-password")}\n`,
         );
       }
       process.stdout.write(`lab server ${server.url}; ${configureCli(theLab.name, theLab.labDir, server.url, server.adminToken)}\n`);

@@ -82,6 +82,14 @@ describe("domain accounts (Samba AD)", () => {
     expect((await env.lab.exec("lab-1", ["stat", "-c", "%a", `/var/lib/lifeline-agent/domains/${REALM}.json`])).stdout.trim()).toBe("600");
   });
 
+  it("finds the DC by DNS SRV records when no --dc is given (Samba's answers included)", async () => {
+    const r = await cli(["domain", "add", REALM, "--via", "lab-1", "--ca-file", domain.caFile, "--bind-user", domain.serviceUser, "--password-stdin"], `${domain.servicePassword}\n`);
+    expect(r.stderr).toBe("");
+    const { value: shown } = await json<{ servers: string[]; server: string }>(["domain", "show", REALM]);
+    expect(shown).toMatchObject({ servers: [], server: domain.dcHost });
+    expect((await cli(["accounts", "diagnose", "lab-2", "LAB\\bob"])).stdout).toContain(`${REALM}\\bob: ok`);
+  });
+
   it("the seed's domain symptom: pwdLastSet = 0 -> LDAP bind data 773, SSH as LAB\\alice refused; fix-logon -> both work", async () => {
     await domainTool(domain, ["user", "setpassword", "alice", `--newpassword=${ALICE.password}`, "--must-change-at-next-login"]);
     expect(await bind("alice", ALICE.password)).toBe("773");

@@ -4,10 +4,10 @@
  * diagnosis: the state of an account comes from pwdLastSet, userAccountControl,
  * msDS-User-Account-Control-Computed, accountExpires and lockoutTime.
  */
-import { Resolver } from "node:dns/promises";
 import { Attribute, Change, Client, escapeFilter, InsufficientAccessError, InvalidCredentialsError, ResultCodeError } from "ldapts";
 import { LifelineError, MAX_PASSWORD_LENGTH, type Account, type AccountState, type DomainInfo, type DomainSettings, type VerifyResult } from "../../protocol/index.js";
 import type { StoredDomain } from "../domain-settings.js";
+import { resolveSrv } from "./dns-srv.js";
 
 const LDAPS_PORT = 636;
 const CONNECT_TIMEOUT_MS = 5_000;
@@ -142,9 +142,7 @@ async function serversOf(settings: DomainSettings): Promise<string[]> {
   if (settings.servers.length) return settings.servers;
   const name = `_ldap._tcp.${settings.realm.toLowerCase()}`;
   try {
-    // A fresh resolver reads /etc/resolv.conf now: the machine may have joined the domain
-    // (and got the DC as its DNS server) after this agent started.
-    const records = await new Resolver().resolveSrv(name);
+    const records = await resolveSrv(name);
     return records.sort((a, b) => a.priority - b.priority || b.weight - a.weight).map((r) => r.name);
   } catch (err) {
     throw new LifelineError("DOMAIN_UNREACHABLE", `No domain controller found for ${settings.realm}: DNS has no ${name} record (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); check the realm or give --dc`);
