@@ -148,7 +148,7 @@ export interface SshResult {
 }
 
 /** Logs in with a password over real SSH (ssh2) and runs one command, as a user would. */
-export async function sshExec(address: string, username: string, password: string, command: string, timeoutMs = 10_000): Promise<SshResult> {
+export async function sshExec(address: string, username: string, password: string, command: string, timeoutMs = 10_000, port = 22): Promise<SshResult> {
   const { Client } = await import("ssh2");
   return new Promise((resolve) => {
     const client = new Client();
@@ -171,6 +171,6 @@ export async function sshExec(address: string, username: string, password: strin
         stream.on("close", () => finish());
       });
     });
-    client.connect({ host: address, port: 22, username, password, readyTimeout: timeoutMs, tryKeyboard: false });
+    client.connect({ host: address, port, username, password, readyTimeout: timeoutMs, tryKeyboard: false });
   });
 }
