@@ -60,6 +60,8 @@ interface QemuImgInfo {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const POWER_BUTTON_REPEAT_MS = 5_000;
+
 export class QemuDriver implements Driver {
   readonly name = "qemu";
   constructor(private readonly opts: QemuDriverOptions = {}) {}
@@ -143,12 +145,22 @@ export class QemuDriver implements Driver {
       }
       return !(await runningPid(vm));
     };
-    // The guest's own shutdown (ACPI power button) first: its filesystem is then clean.
-    const asked = await qmpExecute(vm.qmp, "system_powerdown").then(
-      () => true,
-      () => false,
-    );
-    if (!(asked && (await gone(this.opts.shutdownTimeoutMs ?? 60_000)))) {
+    // The guest's own shutdown (ACPI power button) first: its filesystem is then clean. A press
+    // that comes before the guest listens for it (systemd-logind not up yet, on a slow TCG boot)
+    // is lost, so the button is pressed again every few seconds until the guest goes.
+    const press = () =>
+      qmpExecute(vm.qmp, "system_powerdown").then(
+        () => true,
+        () => false,
+      );
+    const deadline = Date.now() + (this.opts.shutdownTimeoutMs ?? 60_000);
+    let asked = await press();
+    let down = false;
+    while (asked && !down && Date.now() < deadline) {
+      down = await gone(Math.min(POWER_BUTTON_REPEAT_MS, deadline - Date.now()));
+      if (!down) asked = await press();
+    }
+    if (!down) {
       await qmpExecute(vm.qmp, "quit").catch(() => undefined);
       if (!(await gone(10_000))) {
         process.kill(pid, "SIGKILL");
