@@ -24,30 +24,38 @@ export async function resolveAccountTarget(client: ApiClient, machine: string, u
   const qualified = parseQualifiedUser(userArg);
   const user = checkUsername(qualified?.user ?? userArg);
   if (!qualified && (domain === undefined || domain === false)) return { user, label: user };
+  const realm = await resolveRealm(client, machine, domain, qualified ? { domain: qualified.domain, userArg } : undefined);
+  return { user, realm, label: `${realm}\\${user}` };
+}
+
+/**
+ * The realm `--domain [REALM]` (and a qualified user's NETBIOS or UPN suffix) means: a named one
+ * must be configured and agree with the user's; a bare `--domain` is the machine's joined realm,
+ * else the only domain configured.
+ */
+export async function resolveRealm(client: ApiClient, machine: string, domain: DomainOption, qualified?: { domain: string; userArg: string }): Promise<string> {
   const explicit = typeof domain === "string" ? parseRealm(domain) : undefined;
   const hint = explicit ?? qualified?.domain;
   const { domains } = await client.listDomains();
-  let realm: string | undefined;
   if (hint) {
     const match = domains.find((d) => d.realm === hint || d.netbios === hint);
     if (!match) {
       throw new LifelineError("DOMAIN_NOT_FOUND", `No configured domain is ${hint} (configured: ${domains.map((d) => `${d.realm} (${d.netbios})`).join(", ") || "none"}): lifeline domain add`);
     }
     if (explicit && qualified && qualified.domain !== match.realm && qualified.domain !== match.netbios) {
-      throw new LifelineError("USAGE", `${userArg} names another domain than --domain ${explicit}`);
+      throw new LifelineError("USAGE", `${qualified.userArg} names another domain than --domain ${explicit}`);
     }
-    realm = match.realm;
-  } else {
-    const joined = (await client.getMachine(machine)).facts?.domainRealm ?? null;
-    realm = joined && domains.some((d) => d.realm === joined) ? joined : domains.length === 1 ? domains[0]!.realm : undefined;
-    if (!realm) {
-      throw new LifelineError(
-        "USAGE",
-        domains.length ? `Say which domain: --domain REALM (configured: ${domains.map((d) => d.realm).join(", ")})` : "No domain is configured: lifeline domain add REALM --via MACHINE --bind-user USER",
-      );
-    }
+    return match.realm;
   }
-  return { user, realm, label: `${realm}\\${user}` };
+  const joined = (await client.getMachine(machine)).facts?.domainRealm ?? null;
+  const realm = joined && domains.some((d) => d.realm === joined) ? joined : domains.length === 1 ? domains[0]!.realm : undefined;
+  if (!realm) {
+    throw new LifelineError(
+      "USAGE",
+      domains.length ? `Say which domain: --domain REALM (configured: ${domains.map((d) => d.realm).join(", ")})` : "No domain is configured: lifeline domain add REALM --via MACHINE --bind-user USER",
+    );
+  }
+  return realm;
 }
 
 export function parseRealm(value: string): string {

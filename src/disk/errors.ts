@@ -1,4 +1,4 @@
-import { LifelineError, type ErrorCode } from "../protocol/index.js";
+import { ReasonedError, type ErrorCode } from "../protocol/index.js";
 
 /** Why a disk operation was refused: `reason` is finer than the registry's code it maps to. */
 export type DiskErrorReason =
@@ -34,12 +34,10 @@ const REASON_CODE: Record<DiskErrorReason, ErrorCode> = {
   "tool-failed": "INTERNAL",
 };
 
-export class DiskError extends LifelineError {
-  readonly reason: DiskErrorReason;
+export class DiskError extends ReasonedError<DiskErrorReason> {
   constructor(reason: DiskErrorReason, message: string, options?: { cause?: unknown }) {
-    super(REASON_CODE[reason], message, options);
+    super(reason, REASON_CODE, message, options);
     this.name = "DiskError";
-    this.reason = reason;
   }
 }
 

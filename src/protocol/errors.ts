@@ -92,3 +92,15 @@ export class LifelineError extends Error {
     return ERROR_CODES[this.code].exit;
   }
 }
+
+/**
+ * A LifelineError that also says why more finely than its code (e.g. a disk refused as
+ * "encrypted-volume" under DISK_ENCRYPTED): callers branch on `code`, tests and logs read `reason`.
+ */
+export class ReasonedError<R extends string> extends LifelineError {
+  readonly reason: R;
+  constructor(reason: R, codes: Record<R, ErrorCode>, message: string, options?: { cause?: unknown }) {
+    super(codes[reason], message, options);
+    this.reason = reason;
+  }
+}

@@ -1,4 +1,4 @@
-import { LifelineError, type ErrorCode } from "../protocol/index.js";
+import { ReasonedError, type ErrorCode } from "../protocol/index.js";
 
 /** Why a Group Policy edit was refused; `reason` is finer than the registry code it maps to. */
 export type GpoErrorReason = "bad-input" | "bad-password" | "not-windows" | "unsafe-path" | "ini-invalid" | "unsafe-mount";
@@ -11,11 +11,9 @@ const REASON_CODE: Record<GpoErrorReason, ErrorCode> = {
   // Lifeline mounts the disk itself, so a mount without ACL mapping is our own bug.
   "unsafe-mount": "DISK_MOUNT_UNSAFE",
 };
-export class GpoError extends LifelineError {
-  readonly reason: GpoErrorReason;
+export class GpoError extends ReasonedError<GpoErrorReason> {
   constructor(reason: GpoErrorReason, message: string, options?: { cause?: unknown }) {
-    super(REASON_CODE[reason], message, options);
+    super(reason, REASON_CODE, message, options);
     this.name = "GpoError";
-    this.reason = reason;
   }
 }

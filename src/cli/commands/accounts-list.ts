@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { DOMAIN_OPTION, resolveAccountTarget, type DomainOption } from "../account-target.js";
+import { DOMAIN_OPTION, resolveRealm, type DomainOption } from "../account-target.js";
 import { contextOf } from "../context.js";
 import { printJson, printTable } from "../output.js";
 
@@ -12,9 +12,8 @@ export function registerAccountsList(accounts: Command): void {
     .option(...DOMAIN_OPTION)
     .action(async (machine: string, opts: { all?: boolean; domain?: DomainOption }, command: Command) => {
       const { client, format } = contextOf(command);
-      // A placeholder user: only the domain part of the target matters for a list.
-      const target = opts.domain ? await resolveAccountTarget(client, machine, "x", opts.domain) : undefined;
-      const { accounts: list } = await client.listAccounts(target?.realm ? { realm: target.realm } : machine);
+      const realm = opts.domain ? await resolveRealm(client, machine, opts.domain) : undefined;
+      const { accounts: list } = await client.listAccounts(realm ? { realm } : machine);
       const shown = opts.all ? list : list.filter((a) => !a.system);
       if (format === "json") return printJson(shown);
       const day = (n: number | null) => (n === null ? "-" : n === 0 ? "0" : new Date(n * 86_400_000).toISOString().slice(0, 10));

@@ -39,6 +39,16 @@ export function accountAction(deps: Pick<ServerDeps, "ops" | "audit">) {
   };
 }
 
+/**
+ * The one-attribute account changes (password untouched), for machines' local accounts and for
+ * domains' accounts alike: URL verb, op kind, audit action, and what each does in each place.
+ */
+export const ACCOUNT_FLAG_ACTIONS = [
+  { verb: "expire", kind: "accounts.expire", action: "expire accounts", local: "Set the must-change-password flag", domain: "Set pwdLastSet = 0: must change password at next logon" },
+  { verb: "clear-flag", kind: "accounts.clear-flag", action: "clear account flags", local: "Clear the must-change / expired state, keeping the password", domain: "Set pwdLastSet = -1: the must-change flag goes, the password stays" },
+  { verb: "unlock", kind: "accounts.unlock", action: "unlock accounts", local: "Unlock a locked password (usermod -U)", domain: "Set lockoutTime = 0" },
+] as const;
+
 /** The expiry window a client-sealed password may claim. */
 export function checkSealExpiry(expiresAt: number): void {
   if (expiresAt <= Date.now() || expiresAt > Date.now() + 10 * 60_000) {
@@ -85,13 +95,7 @@ export function accountRoutes(deps: ServerDeps) {
         return AccountResult.parse(opData(await ops.runAndWait(principal, machine, { kind: "accounts.inspect", args: { user: params.user } })));
       },
     }),
-    ...(
-      [
-        ["expire", "accounts.expire", "Set the must-change-password flag", "expire accounts"],
-        ["clear-flag", "accounts.clear-flag", "Clear the must-change / expired state, keeping the password", "clear account flags"],
-        ["unlock", "accounts.unlock", "Unlock a locked password (usermod -U)", "unlock accounts"],
-      ] as const
-    ).map(([verb, kind, summary, action]) =>
+    ...ACCOUNT_FLAG_ACTIONS.map(({ verb, kind, local: summary, action }) =>
       defineRoute({
         method: "POST",
         url: `/v1/machines/:name/accounts/:user/${verb}`,

@@ -16,7 +16,7 @@ import type { ServerDeps } from "../deps.js";
 import { requireDomain, toApiDomain, viaMachine } from "../domains.js";
 import { opData } from "../ops-service.js";
 import { defineRoute } from "../route-table.js";
-import { accountAction, checkSealExpiry } from "./accounts.js";
+import { ACCOUNT_FLAG_ACTIONS, accountAction, checkSealExpiry } from "./accounts.js";
 import { requireMachine } from "./machines.js";
 
 /**
@@ -119,13 +119,7 @@ export function domainRoutes(deps: ServerDeps) {
         return AccountResult.parse(opData(await ops.runAndWait(principal, machine, { kind: "accounts.inspect", args: { user: params.user, realm: domain.realm } })));
       },
     }),
-    ...(
-      [
-        ["expire", "accounts.expire", "Set pwdLastSet = 0: must change password at next logon", "expire accounts"],
-        ["clear-flag", "accounts.clear-flag", "Set pwdLastSet = -1: the must-change flag goes, the password stays", "clear account flags"],
-        ["unlock", "accounts.unlock", "Set lockoutTime = 0", "unlock accounts"],
-      ] as const
-    ).map(([verb, kind, summary, action]) =>
+    ...ACCOUNT_FLAG_ACTIONS.map(({ verb, kind, domain: summary, action }) =>
       defineRoute({
         method: "POST",
         url: `/v1/domains/:realm/accounts/:user/${verb}`,
