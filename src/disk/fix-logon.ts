@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdir, open } from "node:fs/promises";
+import { open } from "node:fs/promises";
 import { join } from "node:path";
 import { LifelineError, type Account } from "../protocol/index.js";
 import { cryptSalt, sha512Crypt } from "../repair/sha512-crypt.js";
@@ -8,14 +8,12 @@ import { dayNumber, diagnose, lines, parsePasswd, parseShadowLine } from "../rep
 import { inspectGpoStartup } from "../repair/gpo-startup.js";
 import { fixWindowsAccount, windowsAccount, type WindowsFix } from "../repair/windows-volume.js";
 import { readNoFollow } from "./accounts.js";
-import { attachImage, attachLoop } from "./attach.js";
 import { createBackup, sha256File, type BackupRecord } from "./backup.js";
 import { DiskError, requireRoot } from "./errors.js";
 import { probeImage, refuseReadOnly, type ImageInfo } from "./image.js";
 import { pickOsPartition, scanDisk } from "./inspect.js";
-import { readPartitions } from "./partitions.js";
+import { mountPartitionWritable } from "./os-volume.js";
 import { DiskSession } from "./session.js";
-import { mountVolume, probeVolume } from "./volumes.js";
 
 export type DiskFix = { kind: "set-password"; password: string } | { kind: "keep-password" };
 /** Windows only: edit the SAM (keep-password), or the seed's Group Policy startup script (runs at next boot). */
@@ -102,15 +100,7 @@ export async function fixDiskLogon(opts: FixDiskOptions): Promise<FixDiskResult>
   let edited: { before: Account; after: Account };
   try {
     edited = await DiskSession.with(info.path, async (session) => {
-      const view = await attachImage(session, info, { writable: true });
-      const part = (await readPartitions(view.path, info.virtualSize)).partitions.find((p) => p.number === partition.number);
-      if (!part) throw new DiskError("tool-failed", `Partition ${partition.number} vanished between inspection and edit`);
-      const device = await attachLoop(view, part.offset, part.number === 0 ? null : part.size, true);
-      const probe = await probeVolume(device);
-      if (probe.fs !== partition.fs) throw new DiskError("tool-failed", `Partition ${partition.number} changed file system (${partition.fs} → ${probe.fs})`);
-      const mount = join(session.mountRoot, "os");
-      await mkdir(mount);
-      await mountVolume(device, partition.fs, mount, true);
+      const mount = await mountPartitionWritable(session, info, partition);
       if (partition.os === "linux") return editShadowOnDisk(mount, opts.user, edit, { now });
       const enable = opts.enable === true;
       const fix: WindowsFix =

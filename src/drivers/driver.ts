@@ -36,8 +36,19 @@ export interface DiskOps {
   detach(handle: DriverHandle): Promise<void>;
 }
 
+/** Where the machine's sshd answers from the server, when the driver knows better than the machine's own addresses. */
+export interface LoginEndpoint {
+  host: string;
+  port: number;
+}
+
 export interface Driver {
   readonly name: string;
+  /**
+   * Optional: where a login to the (running) machine is verified, e.g. a VM on a private NAT
+   * network reached through a loopback port forward. Undefined: use the addresses its agent reported.
+   */
+  loginEndpoint?(handle: DriverHandle): Promise<LoginEndpoint | undefined>;
   /** Throws DRIVER_HANDLE_INVALID (a LifelineError) when the ref is not one of this driver's. */
   validate(handle: DriverHandle): void;
   readonly snapshots: SnapshotOps;

@@ -1,24 +1,45 @@
 /**
- * The drivers Lifeline knows, by name. A machine's stored DriverHandle names its driver;
- * driverFor() finds it (and checks the handle) or throws DRIVER_HANDLE_INVALID.
+ * The drivers one server knows, by name. A machine's stored DriverHandle names its driver;
+ * Drivers.for() finds it (and checks the handle) or throws DRIVER_HANDLE_INVALID. Built once
+ * per server from its settings (the qemu driver's VM root), so two servers in one process
+ * (tests) never share a VM root.
  */
 import { LifelineError } from "../protocol/errors.js";
 import type { Driver, DriverHandle } from "./driver.js";
 import { LabDriver } from "./lab.js";
+import { QemuDriver } from "./qemu.js";
 
 export * from "./driver.js";
 export { LabDriver } from "./lab.js";
+export { QemuDriver } from "./qemu.js";
 
-export const DRIVERS: Record<string, Driver> = {
-  lab: new LabDriver(),
-};
+export class Drivers {
+  private readonly byName: ReadonlyMap<string, Driver>;
 
-/** The driver of a handle, after the driver validated the handle's ref. */
-export function driverFor(handle: DriverHandle): Driver {
-  const driver = Object.hasOwn(DRIVERS, handle.driver) ? DRIVERS[handle.driver] : undefined;
-  if (!driver) {
-    throw new LifelineError("DRIVER_HANDLE_INVALID", `Unknown driver "${handle.driver}" (known: ${Object.keys(DRIVERS).join(", ")})`);
+  constructor(drivers: readonly Driver[]) {
+    this.byName = new Map(drivers.map((d) => [d.name, d]));
   }
-  driver.validate(handle);
-  return driver;
+
+  get names(): string[] {
+    return [...this.byName.keys()];
+  }
+
+  named(name: string): Driver | undefined {
+    return this.byName.get(name);
+  }
+
+  /** The driver of a handle, after the driver validated the handle's ref. */
+  for(handle: DriverHandle): Driver {
+    const driver = this.byName.get(handle.driver);
+    if (!driver) throw new LifelineError("DRIVER_HANDLE_INVALID", `Unknown driver "${handle.driver}" (known: ${this.names.join(", ")})`);
+    driver.validate(handle);
+    return driver;
+  }
+}
+
+export function serverDrivers(settings: { vmRoot: string; vmStopTimeoutMs?: number }): Drivers {
+  return new Drivers([
+    new LabDriver(),
+    new QemuDriver({ vmRoot: settings.vmRoot, ...(settings.vmStopTimeoutMs !== undefined ? { shutdownTimeoutMs: settings.vmStopTimeoutMs } : {}) }),
+  ]);
 }

@@ -12,6 +12,7 @@ import { joinLabDomain } from "./domain-join.js";
 import { Lab, DEFAULT_LAB_NAME } from "./lab.js";
 import { labServerInfo, startLabServer, stopLabServer } from "./lab-server.js";
 import { agentHostProcess } from "./agent-process.js";
+import { registerLabVmCommand } from "./vm-command.js";
 
 
 /** Lab errors leave the CLI like every other error: one line, a code, an exit status. */
@@ -149,6 +150,8 @@ export function registerLabCommand(program: Command, trailingWords: () => readon
         process.stdout.write(`${host} ${verb === "stop" ? "stopped" : "started"}\n`);
       });
   }
+
+  registerLabVmCommand(lab);
 
   lab
     .command("status")

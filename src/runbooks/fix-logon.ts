@@ -13,6 +13,8 @@ export interface FixLogonPorts {
   /** Resets (sealed password) or clears the flag, at most once per job: keyed by params.fixOpId. */
   fixOnce(job: JobRecord): Promise<Account>;
   verify(job: JobRecord): Promise<VerifyResult>;
+  /** How long a machine repaired offline may take to boot and answer a login again. */
+  bootWaitMs: number;
   driverOf(machineId: string): Promise<DriverHandle | null>;
   snapshotExists(handle: DriverHandle, name: string): Promise<boolean>;
   createSnapshot(handle: DriverHandle, name: string): Promise<void>;
@@ -28,15 +30,14 @@ export interface FixLogonPorts {
   attach(handle: DriverHandle): Promise<string>;
   detach(handle: DriverHandle): Promise<void>;
   /** Edits the account on the mounted disk; the same job always writes the same bytes. */
-  editOffline(job: JobRecord, mountPath: string): Promise<{ before: Account; after: Account }>;
-  repairAgentOffline(mountPath: string): Promise<string[]>;
+  editOffline(job: JobRecord, mountPath: string): Promise<{ summary: string }>;
+  /** What it changed to make the agent start again, or why it did not look. */
+  repairAgentOffline(mountPath: string): Promise<{ changes: string[] } | { skipped: string }>;
   recordVerifyOutcome(job: JobRecord, outcome: VerifyResult["outcome"]): Promise<void>;
 }
 
 export const FIX_LOGON_STEP_NAMES = ["check-agent", "diagnose", "snapshot", "fix", "verify"] as const satisfies readonly StepName[];
 export const OFFLINE_STEP_NAMES = ["check-agent", "diagnose", "snapshot", "stop", "attach", "edit", "repair-agent", "detach", "start", "verify"] as const satisfies readonly StepName[];
-// How long a machine repaired offline may take to boot and answer on SSH again.
-const BOOT_WAIT_MS = 90_000;
 
 export function snapshotNameFor(job: JobRecord): string {
   return `fix-logon-${job.id}`;
@@ -113,14 +114,14 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       return { state: "done", detail: `disk attached at ${await ports.attach(await handleOf(job))}` };
     },
     async edit(job) {
-      const { before, after } = await ports.editOffline(job, await ports.attach(await handleOf(job)));
-      const action = job.params.mode === "new-password" ? "new password hash written" : "must-change cleared, password kept";
-      return { state: "done", detail: `etc/shadow on the disk: ${before.state} -> ${after.state} (${action})` };
+      const { summary } = await ports.editOffline(job, await ports.attach(await handleOf(job)));
+      return { state: "done", detail: summary };
     },
     async "repair-agent"(job) {
       if (!job.params.repairAgent) return { state: "skipped", detail: "not asked (--repair-agent)" };
-      const changes = await ports.repairAgentOffline(await ports.attach(await handleOf(job)));
-      return { state: "done", detail: changes.length ? changes.join("; ") : "the agent was already enabled on the disk" };
+      const result = await ports.repairAgentOffline(await ports.attach(await handleOf(job)));
+      if ("skipped" in result) return { state: "skipped", detail: result.skipped };
+      return { state: "done", detail: result.changes.length ? result.changes.join("; ") : "the agent was already enabled on the disk" };
     },
     async detach(job) {
       await ports.detach(await handleOf(job));
@@ -134,7 +135,7 @@ export function fixLogonRunbook(ports: FixLogonPorts): Runbook {
       if (!job.params.verify) return { state: "skipped", detail: "no password given to verify a login with" };
       // After an offline repair the machine is booting: wait for its sshd to answer.
       let result = await ports.verify(job);
-      const deadline = Date.now() + (job.path === "offline" ? BOOT_WAIT_MS : 0);
+      const deadline = Date.now() + (job.path === "offline" ? ports.bootWaitMs : 0);
       while (result.outcome === "unreachable" && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 500));
         result = await ports.verify(job);

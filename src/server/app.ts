@@ -5,7 +5,8 @@ import { LIFELINE_VERSION, MAX_SCRIPT_BYTES } from "../protocol/index.js";
 import { openStore, type Store } from "../store/index.js";
 import { AuditLog } from "./audit.js";
 import { bootstrapFirstStart, type BootstrapResult } from "./bootstrap.js";
-import type { ServerConfig } from "./config.js";
+import { serverDrivers } from "../drivers/index.js";
+import { vmRootOf, type ServerConfig } from "./config.js";
 import type { ServerDeps } from "./deps.js";
 import { installErrorHandling } from "./error-handler.js";
 import { RunEvents } from "./events.js";
@@ -77,9 +78,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const gateway = new AgentGateway(store, ops, metrics, app.log, config.heartbeatIntervalMs);
   ops.attach(gateway);
   const seal = loadOrCreateSealKey(config.dataDir);
-  const jobs = new JobsService(store, ops, gateway, seal, audit, app.log);
+  const drivers = serverDrivers({ vmRoot: vmRootOf(config), vmStopTimeoutMs: config.vmStopTimeoutMs });
+  const jobs = new JobsService(store, ops, gateway, seal, audit, drivers, app.log);
   jobs.engine.stepDelayMs = config.jobStepDelayMs;
-  const deps: ServerDeps = { config, store, audit, events, metrics, ops, jobs, gateway, key, seal, log: app.log };
+  jobs.bootWaitMs = config.bootWaitMs;
+  const deps: ServerDeps = { config, store, audit, events, metrics, ops, jobs, drivers, gateway, key, seal, log: app.log };
 
   // No agent socket survives a restart: whatever the store says, nobody is connected yet.
   await store.markAllNotReady("disconnected", Date.now());

@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from "node:fs";
-import { homedir } from "node:os";
-import { join } from "node:path";
+import { defaultDataDir } from "../data-dir.js";
+import { isAbsolute, join, normalize } from "node:path";
 import { z } from "zod";
 import { LifelineError } from "../protocol/index.js";
 
@@ -13,18 +13,24 @@ export const ServerConfig = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   heartbeatIntervalMs: z.coerce.number().int().min(50).max(600_000).default(10_000),
   sweepIntervalMs: z.coerce.number().int().min(50).max(600_000).default(2_000),
+  /** How long the qemu driver waits for a guest's own shutdown (ACPI power button) before it pulls the plug. */
+  vmStopTimeoutMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
+  /** How long fix-logon waits for a machine repaired offline to boot and answer a login (slow VMs need more). */
+  bootWaitMs: z.coerce.number().int().min(1_000).max(3_600_000).default(90_000),
   /** Test hook: pause around each job step's work, so a test can kill the server inside a step. */
   jobStepDelayMs: z.coerce.number().int().min(0).max(600_000).default(0),
+  /** The qemu driver's VMs: one directory per VM (default <data dir>/vms). Absolute. */
+  vmRoot: z
+    .string()
+    .refine((p) => isAbsolute(p) && normalize(p) === p && !p.endsWith("/"), "must be an absolute, normalised path")
+    .optional(),
   /** Write a CLI config for this user on first start when none exists. */
   writeCliConfig: z.preprocess((v) => (v === "0" || v === "false" ? false : v === "1" || v === "true" ? true : v), z.boolean()).default(true),
 });
 export type ServerConfig = z.infer<typeof ServerConfig>;
 export type ServerConfigInput = z.input<typeof ServerConfig>;
 
-export function defaultDataDir(): string {
-  const base = process.env.XDG_DATA_HOME || join(homedir(), ".local", "share");
-  return join(base, "lifeline");
-}
+export { defaultDataDir, vmRootOf } from "../data-dir.js";
 
 const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
   LIFELINE_DATA_DIR: "dataDir",
@@ -36,6 +42,9 @@ const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
   LIFELINE_SWEEP_MS: "sweepIntervalMs",
   LIFELINE_WRITE_CLI_CONFIG: "writeCliConfig",
   LIFELINE_JOB_STEP_DELAY_MS: "jobStepDelayMs",
+  LIFELINE_VM_ROOT: "vmRoot",
+  LIFELINE_BOOT_WAIT_MS: "bootWaitMs",
+  LIFELINE_VM_STOP_TIMEOUT_MS: "vmStopTimeoutMs",
 };
 
 export function resolveServerConfig(flags: Partial<ServerConfigInput>, env: NodeJS.ProcessEnv = process.env): ServerConfig {

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from "fastify";
+import type { Drivers } from "../drivers/index.js";
 import type { Store } from "../store/index.js";
 import type { AuditLog } from "./audit.js";
 import type { ServerConfig } from "./config.js";
@@ -18,6 +19,7 @@ export interface ServerDeps {
   metrics: Metrics;
   ops: OpsService;
   jobs: JobsService;
+  drivers: Drivers;
   gateway: AgentGateway;
   key: ServerSigningKey;
   seal: ServerKey;

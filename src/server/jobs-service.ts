@@ -1,5 +1,5 @@
 import { newId } from "../crypto/index.js";
-import { driverFor } from "../drivers/index.js";
+import type { Drivers } from "../drivers/index.js";
 import { JobEngine } from "../jobs/engine.js";
 import { initialSteps } from "../jobs/steps.js";
 import {
@@ -12,9 +12,9 @@ import {
   type OpSpec,
 } from "../protocol/index.js";
 import { FIX_LOGON_STEP_NAMES, OFFLINE_STEP_NAMES, fixLogonRunbook, type FixLogonPorts } from "../runbooks/fix-logon.js";
-import { editShadowOnDisk } from "../repair/shadow-file.js";
+import { detectOs } from "../disk/volumes.js";
+import { fixAccountOnDisk } from "../repair/account-on-disk.js";
 import { reenableAgentOnDisk } from "../repair/agent-on-disk.js";
-import { cryptSalt, sha512Crypt } from "../repair/sha512-crypt.js";
 import type { JobRecord, MachineRecord, OpRecord, Store } from "../store/index.js";
 import type { AuditLog } from "./audit.js";
 import type { Principal } from "./auth.js";
@@ -48,6 +48,8 @@ export async function consumeSealedNonce(store: Store, binding: { nonce: string;
 /** fix-logon jobs: creation, the runbook's ports onto the control plane, rollback. */
 export class JobsService {
   readonly engine: JobEngine;
+  /** How long the verify step waits for a machine repaired offline to answer (server setting). */
+  bootWaitMs = 90_000;
 
   constructor(
     private readonly store: Store,
@@ -55,6 +57,7 @@ export class JobsService {
     private readonly gateway: AgentGateway,
     private readonly seal: ServerKey,
     private readonly audit: AuditLog,
+    private readonly drivers: Drivers,
     log: { error(obj: unknown, msg: string): void },
   ) {
     this.engine = new JobEngine(
@@ -155,11 +158,12 @@ export class JobsService {
         await this.audit.record(principal, spec.kind, target(j), "ok", `job=${j.id} op=${op.id}`);
         return account;
       },
-      verify: async (j) => checkLogin({ store: this.store, ops: this.ops, seal: this.seal }, principal, j.params.verify!, await machineOf(j.machineId), j.user),
+      bootWaitMs: this.bootWaitMs,
+      verify: async (j) => checkLogin({ store: this.store, ops: this.ops, seal: this.seal, drivers: this.drivers }, principal, j.params.verify!, await machineOf(j.machineId), j.user),
       driverOf: async (machineId) => (await machineOf(machineId)).driver,
-      snapshotExists: async (handle, name) => (await driverFor(handle).snapshots.list(handle)).some((s) => s.name === name),
-      createSnapshot: async (handle, name) => void (await driverFor(handle).snapshots.create(handle, name)),
-      revertSnapshot: async (handle: DriverHandle, name) => void (await driverFor(handle).snapshots.revert(handle, name, { stopIfRunning: true })),
+      snapshotExists: async (handle, name) => (await this.drivers.for(handle).snapshots.list(handle)).some((s) => s.name === name),
+      createSnapshot: async (handle, name) => void (await this.drivers.for(handle).snapshots.create(handle, name)),
+      revertSnapshot: async (handle: DriverHandle, name) => void (await this.drivers.for(handle).snapshots.revert(handle, name, { stopIfRunning: true })),
       recordSnapshotName: async (j, name) => this.store.updateJob(j.id, { snapshotName: name, updatedAt: Date.now() }),
       recordVerifyOutcome: async (j, outcome) => this.store.updateJob(j.id, { verifyOutcome: outcome, updatedAt: Date.now() }),
       recordPath: async (j, path) => {
@@ -167,26 +171,29 @@ export class JobsService {
         const steps = names.map((name) => j.steps.find((s) => s.name === name) ?? initialSteps([name])[0]!);
         await this.store.updateJob(j.id, { path, steps, updatedAt: Date.now() });
       },
-      canRepairOffline: (handle) => driverFor(handle).disk !== undefined,
-      powerStop: async (handle) => driverFor(handle).power.stop(handle),
-      powerStart: async (handle) => driverFor(handle).power.start(handle),
-      attach: async (handle) => (await driverFor(handle).disk!.attach(handle)).mountPath,
-      detach: async (handle) => driverFor(handle).disk!.detach(handle),
-      repairAgentOffline: (mountPath) => reenableAgentOnDisk(mountPath),
+      canRepairOffline: (handle) => this.drivers.for(handle).disk !== undefined,
+      powerStop: async (handle) => this.drivers.for(handle).power.stop(handle),
+      powerStart: async (handle) => this.drivers.for(handle).power.start(handle),
+      attach: async (handle) => (await this.drivers.for(handle).disk!.attach(handle)).mountPath,
+      detach: async (handle) => this.drivers.for(handle).disk!.detach(handle),
+      repairAgentOffline: async (mountPath) => {
+        // The agent's Windows service is not re-enabled offline (its registry entry is in the SYSTEM hive; not built).
+        if ((await detectOs(mountPath))?.kind === "windows") return { skipped: "a Windows disk: re-enabling the agent's service offline is not supported" };
+        return { changes: await reenableAgentOnDisk(mountPath) };
+      },
       editOffline: async (j, mountPath) => {
         if (j.params.mode === "keep-password") {
-          const result = await editShadowOnDisk(mountPath, j.user, { kind: "clear-flag" });
-          await this.audit.record(principal, "accounts.clear-flag.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id}`);
+          const result = await fixAccountOnDisk(mountPath, j.user, { kind: "clear-flag" });
+          await this.audit.record(principal, "accounts.clear-flag.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id} ${result.method}`);
           return result;
         }
-        // The server computes the hash, so it needs the password: it opens the copy sealed to
-        // its own key for the login check, in memory only. The salt comes from the job id, so a
-        // resumed edit writes the very same line.
+        // The server needs the password (Linux: to hash it; Windows: for the startup script): it
+        // opens the copy sealed to its own key for the login check, in memory only. The salt and
+        // the script's name come from the job id, so a resumed edit writes the very same bytes.
         const password = openVerifyPassword(this.seal, j.params.verify!, await machineOf(j.machineId), j.user);
         try {
-          const hash = sha512Crypt(password, cryptSalt(j.id));
-          const result = await editShadowOnDisk(mountPath, j.user, { kind: "set-password", hash, mustChange: false });
-          await this.audit.record(principal, "accounts.reset-password.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id}`);
+          const result = await fixAccountOnDisk(mountPath, j.user, { kind: "set-password", password, saltSeed: j.id, scriptId: j.id });
+          await this.audit.record(principal, "accounts.reset-password.offline", `${j.machineName}/${j.user}`, "ok", `job=${j.id} ${result.method}`);
           return result;
         } finally {
           password.fill(0);

@@ -1,5 +1,6 @@
 import { bindingBytes, open } from "../crypto/index.js";
 import { LifelineError, type VerifyRequest, type VerifyResult } from "../protocol/index.js";
+import type { Drivers } from "../drivers/index.js";
 import type { MachineRecord, Store } from "../store/index.js";
 import type { Principal } from "./auth.js";
 import { domainLoginName, requireDomain, verifyDomainBind } from "./domains.js";
@@ -21,10 +22,15 @@ export function openVerifyPassword(seal: ServerKey, verify: Verify, machine: Mac
   return password;
 }
 
-async function sshLogin(machine: MachineRecord, login: string, password: Buffer): Promise<VerifyResult> {
-  const host = loginAddress(machine);
+type LoginDeps = { store: Store; ops: OpsService; seal: ServerKey; drivers: Drivers };
+
+async function sshLogin(drivers: Drivers, machine: MachineRecord, login: string, password: Buffer): Promise<VerifyResult> {
+  // The driver's endpoint first (a VM behind NAT is reached through its port forward), else the
+  // machine's own address. Either way the host key must be one the machine's agent reported.
+  const endpoint = machine.driver ? await drivers.for(machine.driver).loginEndpoint?.(machine.driver) : undefined;
+  const host = endpoint?.host ?? loginAddress(machine);
   if (!host) return { outcome: "unreachable", detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
-  return verifySshLogin({ host, user: login, password: password.toString("utf8"), hostKeys: machine.facts?.sshHostKeys ?? [] });
+  return verifySshLogin({ host, ...(endpoint ? { port: endpoint.port } : {}), user: login, password: password.toString("utf8"), hostKeys: machine.facts?.sshHostKeys ?? [] });
 }
 
 /**
@@ -34,7 +40,7 @@ async function sshLogin(machine: MachineRecord, login: string, password: Buffer)
  * the first check that fails decides the outcome.
  */
 export async function checkLogin(
-  deps: { store: Store; ops: OpsService; seal: ServerKey },
+  deps: LoginDeps,
   principal: Principal,
   verify: Verify,
   machine: MachineRecord,
@@ -43,11 +49,11 @@ export async function checkLogin(
   const realm = verify.binding.realm;
   const password = openVerifyPassword(deps.seal, verify, machine, user, realm);
   try {
-    if (!realm) return await sshLogin(machine, user, password);
+    if (!realm) return await sshLogin(deps.drivers, machine, user, password);
     const domain = await requireDomain(deps.store, realm);
     const bind = await verifyDomainBind(deps, principal, domain, user, password);
     if (bind.outcome !== "ok" || machine.facts?.domainRealm !== realm) return bind;
-    const ssh = await sshLogin(machine, domainLoginName(domain, user), password);
+    const ssh = await sshLogin(deps.drivers, machine, domainLoginName(domain, user), password);
     if (ssh.outcome !== "ok") return ssh;
     return { ...ssh, detail: `${bind.detail}; SSH login as ${domainLoginName(domain, user)} works`, durationMs: bind.durationMs + ssh.durationMs };
   } finally {

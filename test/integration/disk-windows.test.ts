@@ -1,82 +1,28 @@
-import { execFile, spawnSync } from "node:child_process";
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, writeFileSync, writeSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { closeSync, copyFileSync, openSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sha256File } from "../../src/disk/backup.js";
-import { buildSamHive } from "../../src/repair/sam.js";
 import { runLifeline, tempDir } from "../helpers/processes.js";
+import { buildWindowsDisk, ntfsFileOf, samOracle as readSam, type WindowsDisk } from "../helpers/windows-disk.js";
 
-// `lifeline disk` (the real CLI) on a Windows disk built here: GPT with an EFI partition and an
-// NTFS system volume holding a SAM hive (the project's writer, checked by chntpw elsewhere), as
+// `lifeline disk` (the real CLI) on a Windows disk built here (test/helpers/windows-disk.ts), as
 // raw, vhdx and vmdk. Results are read back with independent tools: ntfscat for files, reged and
 // sampasswd (chntpw) for the SAM.
 const run = promisify(execFile);
-const BASIC_DATA = "EBD0A0A2-B9E5-4433-87C0-68B6B72699C7";
-
-/** One key's values from a `reged -x` export: name -> the raw text after `=`. */
-function regedValue(exported: string, keySuffix: string, name: string): Buffer {
-  const lines = exported.replace(/\\\r?\n\s*/g, "").split(/\r?\n/);
-  const start = lines.findIndex((l) => l.toUpperCase().endsWith(`${keySuffix.toUpperCase()}]`));
-  for (const line of lines.slice(start + 1)) {
-    if (line.startsWith("[")) break;
-    const m = /^"([^"]*)"=hex(?:\([0-9a-f]+\))?:(.*)$/.exec(line);
-    if (m && m[1] === name) return Buffer.from(m[2]!.replaceAll(",", ""), "hex");
-  }
-  throw new Error(`no ${name} under ${keySuffix}`);
-}
 
 describe("lifeline disk on a Windows image", () => {
   const work = tempDir("disk-windows");
   const path = (name: string) => join(work.path, name);
   const env = { PATH: process.env.PATH, HOME: process.env.HOME, LIFELINE_DISK_STATE_DIR: path("state") };
   const lifeline = (args: string[], input?: string) => runLifeline(args, env, input);
-  let ntfsStart = 0;
-
-  /** A file of the NTFS volume inside any image, read without mounting (ntfscat). */
-  async function fileOf(image: string, file: string): Promise<Buffer> {
-    const flat = path("flat.raw");
-    await run("qemu-img", ["convert", "-U", "-O", "raw", image, flat]);
-    await run("dd", [`if=${flat}`, `of=${flat}.p2`, "bs=512", `skip=${ntfsStart}`, "status=none"]);
-    const { stdout } = await run("ntfscat", [`${flat}.p2`, file], { encoding: "buffer", maxBuffer: 64 << 20 });
-    await run("rm", ["-f", flat, `${flat}.p2`]);
-    return stdout;
-  }
-  /** chntpw's own readers on the SAM of an image: sampasswd's list and alice's F value (reged). */
-  async function samOracle(image: string): Promise<{ list: string; aliceF: Buffer }> {
-    const sam = path("SAM.out");
-    writeFileSync(sam, await fileOf(image, "WINDOWS/system32/config/SAM"));
-    const list = (await run("sampasswd", ["-l", sam])).stdout;
-    await run("reged", ["-x", sam, "HKEY_LOCAL_MACHINE\\SAM", "\\SAM\\Domains\\Account\\Users", path("users.reg")]);
-    return { list, aliceF: regedValue(readFileSync(path("users.reg"), "utf8"), "\\000003E9", "F") };
-  }
+  let disk: WindowsDisk;
+  const fileOf = (image: string, file: string) => ntfsFileOf(disk, image, file, work.path);
+  const samOracle = (image: string) => readSam(disk, image, work.path);
 
   beforeAll(async () => {
-    const vol = path("ntfs.img");
-    await run("truncate", ["-s", "48M", vol]);
-    await run("mkntfs", ["-F", "-f", "-q", vol]);
-    const mnt = path("mnt");
-    mkdirSync(mnt);
-    await run("ntfs-3g", ["-o", "permissions", vol, mnt]);
-    try {
-      mkdirSync(join(mnt, "WINDOWS", "system32", "config"), { recursive: true });
-      writeFileSync(
-        join(mnt, "WINDOWS", "system32", "config", "SAM"),
-        buildSamHive([
-          { name: "Administrator", rid: 500, admin: true },
-          { name: "alice", rid: 1001, passwordLastSet: null },
-          { name: "bob", rid: 1002, disabled: true },
-          { name: "carol", rid: 1003, locked: true, failedLogins: 5 },
-        ]),
-      );
-    } finally {
-      await run("umount", [mnt]);
-    }
-    await run("truncate", ["-s", "64M", path("win.raw")]);
-    spawnSync("sfdisk", ["-q", path("win.raw")], { input: `label: gpt\nsize=2MiB, type=U\ntype=${BASIC_DATA}\n` });
-    const table = JSON.parse((await run("sfdisk", ["--json", path("win.raw")])).stdout) as { partitiontable: { partitions: { start: number }[] } };
-    ntfsStart = table.partitiontable.partitions[1]!.start;
-    await run("dd", [`if=${vol}`, `of=${path("win.raw")}`, "bs=512", `seek=${ntfsStart}`, "conv=notrunc", "status=none"]);
+    disk = await buildWindowsDisk(work.path);
     await run("qemu-img", ["convert", "-O", "vhdx", path("win.raw"), path("win.vhdx")]);
     await run("qemu-img", ["convert", "-O", "vmdk", path("win.raw"), path("win.vmdk")]);
   }, 120_000);
@@ -121,7 +67,7 @@ describe("lifeline disk on a Windows image", () => {
     copyFileSync(path("win.raw"), image);
     // BitLocker replaces the NTFS OEM id (offset 3 of the volume) with -FVE-FS-.
     const fd = openSync(image, "r+");
-    writeSync(fd, Buffer.from("-FVE-FS-"), 0, 8, ntfsStart * 512 + 3);
+    writeSync(fd, Buffer.from("-FVE-FS-"), 0, 8, disk.ntfsStart * 512 + 3);
     closeSync(fd);
     const sum = await sha256File(image);
     const r = await lifeline(["disk", "fix-logon", image, "alice", "--keep-password", "--no-backup"]);

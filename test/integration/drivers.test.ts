@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Driver, DriverHandle, SnapshotInfo } from "../../src/drivers/driver.js";
-import { driverFor, DRIVERS } from "../../src/drivers/index.js";
+import { LabDriver, serverDrivers } from "../../src/drivers/index.js";
 import { buildImage } from "../../src/lab/index.js";
 import { LifelineError } from "../../src/protocol/errors.js";
 import { startLab } from "../helpers/lab.js";
@@ -98,12 +98,13 @@ export function driverSuite(name: string, makeMachine: () => Promise<DriverMachi
     }, 120_000);
 
     it("is registered, and refuses handles that are not its own", () => {
-      expect(DRIVERS[name]).toBe(driver);
-      expect(driverFor(handle)).toBe(driver);
+      const registry = serverDrivers({ vmRoot: "/nonexistent/vms" });
+      expect(registry.named(name)?.name).toBe(name);
+      expect(registry.for(handle).name).toBe(name);
       expect(() => driver.validate({ ...handle, driver: "nope" })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
       expect(() => driver.validate({ ...handle, ref: {} })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
       expect(() => driver.validate({ ...handle, ref: { ...handle.ref, extra: "x" } })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
-      expect(() => driverFor({ ...handle, driver: "nope" })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
+      expect(() => registry.for({ ...handle, driver: "nope" })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
     });
 
     it("snapshots a running machine consistently, and reverts it byte-for-byte (stopIfRunning)", async () => {
@@ -243,7 +244,7 @@ async function labMachine(): Promise<DriverMachine> {
   await buildImage();
   const lab = await startLab({ hosts: 1 });
   const host = lab.hosts[0]!;
-  const driver = DRIVERS["lab"]!;
+  const driver = new LabDriver();
   return {
     driver,
     handle: { driver: "lab", version: 1, ref: { lab: lab.name, host: host.name, labDir: lab.labDir } },

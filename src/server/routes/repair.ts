@@ -1,5 +1,6 @@
+import { randomBytes } from "node:crypto";
 import { bindingBytes, open } from "../../crypto/index.js";
-import { driverFor, type Driver } from "../../drivers/index.js";
+import type { Driver } from "../../drivers/index.js";
 import {
   LifelineError,
   MachineNameParams,
@@ -10,8 +11,7 @@ import {
   RepairSession,
   type DriverHandle,
 } from "../../protocol/index.js";
-import { editShadowOnDisk } from "../../repair/shadow-file.js";
-import { cryptSalt, sha512Crypt } from "../../repair/sha512-crypt.js";
+import { fixAccountOnDisk } from "../../repair/account-on-disk.js";
 import type { MachineRecord } from "../../store/index.js";
 import type { ServerDeps } from "../deps.js";
 import { consumeSealedNonce } from "../jobs-service.js";
@@ -20,9 +20,9 @@ import { requireMachine } from "./machines.js";
 import { handleOf } from "./snapshots.js";
 
 /** The machine's driver, if it can attach the disk for offline repair. */
-function offlineDriver(machine: MachineRecord): { driver: Driver & { disk: NonNullable<Driver["disk"]> }; handle: DriverHandle } {
+function offlineDriver(deps: ServerDeps, machine: MachineRecord): { driver: Driver & { disk: NonNullable<Driver["disk"]> }; handle: DriverHandle } {
   const handle = handleOf(machine);
-  const driver = driverFor(handle);
+  const driver = deps.drivers.for(handle);
   if (!driver.disk) throw new LifelineError("NO_DRIVER", `The ${handle.driver} driver cannot attach "${machine.name}"'s disk for offline repair`);
   return { driver: driver as Driver & { disk: NonNullable<Driver["disk"]> }, handle };
 }
@@ -45,7 +45,7 @@ export function repairRoutes(deps: ServerDeps) {
       response: RepairSession,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        const { driver, handle } = offlineDriver(machine);
+        const { driver, handle } = offlineDriver(deps, machine);
         const snapshotName = body.snapshot ? `repair-${new Date().toISOString().replace(/[:.]/g, "-")}` : null;
         if (snapshotName) await driver.snapshots.create(handle, snapshotName);
         await driver.power.stop(handle);
@@ -65,7 +65,7 @@ export function repairRoutes(deps: ServerDeps) {
       response: RepairRunResult,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        const { driver, handle } = offlineDriver(machine);
+        const { driver, handle } = offlineDriver(deps, machine);
         if ((await driver.power.status(handle)) === "running") {
           throw new LifelineError("MACHINE_RUNNING", `"${machine.name}" is running: lifeline repair create ${machine.name} first`);
         }
@@ -73,8 +73,8 @@ export function repairRoutes(deps: ServerDeps) {
         let result = "failed";
         try {
           if (body.action === "clear-flag") {
-            const edited = await editShadowOnDisk(mountPath, body.user, { kind: "clear-flag" });
-            result = "ok";
+            const edited = await fixAccountOnDisk(mountPath, body.user, { kind: "clear-flag" });
+            result = `ok ${edited.method}`;
             return edited;
           }
           const b = body.binding;
@@ -83,8 +83,8 @@ export function repairRoutes(deps: ServerDeps) {
           const password = open(body.sealed, seal.privateKey, seal.publicKey, bindingBytes(b));
           if (!password) throw new LifelineError("SECRET_BINDING_INVALID", "The sealed password cannot be opened with the server's key");
           try {
-            const edited = await editShadowOnDisk(mountPath, body.user, { kind: "set-password", hash: sha512Crypt(password, cryptSalt()), mustChange: false });
-            result = "ok";
+            const edited = await fixAccountOnDisk(mountPath, body.user, { kind: "set-password", password, scriptId: `repair${randomBytes(6).toString("hex")}` });
+            result = `ok ${edited.method}`;
             return edited;
           } finally {
             password.fill(0);
@@ -104,7 +104,7 @@ export function repairRoutes(deps: ServerDeps) {
       response: RepairRestoreResult,
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        const { driver, handle } = offlineDriver(machine);
+        const { driver, handle } = offlineDriver(deps, machine);
         await driver.disk.detach(handle);
         await driver.power.start(handle);
         await audit.record(principal, "repair.restore", machine.name, "ok");

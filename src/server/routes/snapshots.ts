@@ -1,5 +1,4 @@
 import { z } from "zod";
-import { driverFor } from "../../drivers/index.js";
 import { SnapshotInfo, SnapshotName } from "../../drivers/driver.js";
 import { DriverHandle, LifelineError, MachineName, MachineNameParams, SetDriverRequest, Machine } from "../../protocol/index.js";
 import type { MachineRecord } from "../../store/index.js";
@@ -29,7 +28,7 @@ export function snapshotRoutes(deps: ServerDeps) {
       response: Machine,
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
-        if (body.handle) driverFor(body.handle).validate(body.handle);
+        if (body.handle) deps.drivers.for(body.handle).validate(body.handle);
         await store.updateMachine(machine.id, { driver: body.handle });
         await audit.record(principal, "machine.set-driver", machine.name, "ok", body.handle ? `${body.handle.driver} ${JSON.stringify(body.handle.ref)}` : "none");
         return requireMachine(deps, params.name);
@@ -45,7 +44,7 @@ export function snapshotRoutes(deps: ServerDeps) {
       response: z.object({ snapshots: z.array(SnapshotInfo) }),
       handler: async ({ params }) => {
         const handle = handleOf(await requireMachine(deps, params.name));
-        return { snapshots: await driverFor(handle).snapshots.list(handle) };
+        return { snapshots: await deps.drivers.for(handle).snapshots.list(handle) };
       },
     }),
     defineRoute({
@@ -60,7 +59,7 @@ export function snapshotRoutes(deps: ServerDeps) {
       handler: async ({ params, body, principal }) => {
         const machine = await requireMachine(deps, params.name);
         const handle = handleOf(machine);
-        const info = await driverFor(handle).snapshots.create(handle, body.snapshot);
+        const info = await deps.drivers.for(handle).snapshots.create(handle, body.snapshot);
         await audit.record(principal, "snapshot.create", machine.name, "ok", `${info.name} ${info.consistency}`);
         return info;
       },
@@ -76,7 +75,7 @@ export function snapshotRoutes(deps: ServerDeps) {
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
         const handle = handleOf(machine);
-        const info = await driverFor(handle).snapshots.revert(handle, params.snapshot, { stopIfRunning: true });
+        const info = await deps.drivers.for(handle).snapshots.revert(handle, params.snapshot, { stopIfRunning: true });
         await audit.record(principal, "snapshot.revert", machine.name, "ok", info.name);
         return info;
       },
@@ -91,7 +90,7 @@ export function snapshotRoutes(deps: ServerDeps) {
       handler: async ({ params, principal }) => {
         const machine = await requireMachine(deps, params.name);
         const handle = handleOf(machine);
-        await driverFor(handle).snapshots.delete(handle, params.snapshot);
+        await deps.drivers.for(handle).snapshots.delete(handle, params.snapshot);
         await audit.record(principal, "snapshot.delete", machine.name, "ok", params.snapshot);
         return { deleted: params.snapshot };
       },
