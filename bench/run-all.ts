@@ -6,6 +6,7 @@ import { benchDisk } from "./disk.bench.js";
 import { benchFanout } from "./fanout.bench.js";
 import { benchFixLogon } from "./fix-logon.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
+import { benchQemu } from "./qemu.bench.js";
 import { benchSnapshot } from "./snapshot.bench.js";
 import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
 
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => Promise<string[]>> = {
   disk: benchDisk,
   snapshot: benchSnapshot,
   "fix-logon": benchFixLogon,
+  qemu: benchQemu,
 };
 
 const wanted = process.argv.slice(2).filter((a) => a !== "--");

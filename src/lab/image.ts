@@ -4,13 +4,12 @@
  * recipe, so a second build with the same recipe does nothing.
  */
 import { createHash } from "node:crypto";
-import { access, mkdir, readFile, rename, rm, writeFile, readdir, stat } from "node:fs/promises";
+import { access, readFile, rm, writeFile, readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { LabError } from "./errors.js";
+import { buildBesideThenRename } from "./cached-build.js";
 import { run, runStreaming } from "./exec.js";
 import { findDebianMirror } from "./mirror.js";
 import { withLock } from "./lock.js";
-import { unmountUnder } from "./mounts.js";
 import { assertRoot, assertTools, IMAGE_TOOLS } from "./preflight.js";
 import { defaultCacheDir, imagesDir } from "./paths.js";
 
@@ -147,14 +146,8 @@ export async function buildImage(opts: BuildImageOptions = {}): Promise<LabImage
 }
 
 async function build(recipe: ImageRecipe, key: string, root: string, opts: BuildImageOptions): Promise<LabImage> {
-  const dir = join(root, key);
   const progress = opts.onProgress ?? (() => undefined);
-  // Built beside its final place and renamed in one step: a crash leaves no half image
-  // that a later run would take for a cached one.
-  const work = join(root, `.${key}.tmp-${process.pid}`);
-  await removeWorkDirs(root, key);
-  await mkdir(work, { recursive: true });
-  try {
+  const image = await buildBesideThenRename(root, key, MANIFEST, "the lab image", async (work, dir): Promise<Omit<LabImage, "cached">> => {
     const rootfs = join(work, "rootfs");
     const mirror = opts.mirror ?? process.env["LIFELINE_DEBIAN_MIRROR"] ?? (await findDebianMirror(recipe.suite));
     progress(`debootstrap ${recipe.suite} from ${mirror}`);
@@ -168,7 +161,7 @@ async function build(recipe: ImageRecipe, key: string, root: string, opts: Build
     progress(`mkfs.ext4 ${recipe.diskSize} from the rootfs`);
     await run("truncate", ["-s", recipe.diskSize, disk]);
     await run("mkfs.ext4", ["-q", "-L", "lifeline-root", "-d", rootfs, disk], { timeoutMs: 600_000 });
-    const image: Omit<LabImage, "cached"> = {
+    return {
       key,
       dir,
       diskPath: join(dir, "disk.img"),
@@ -176,27 +169,8 @@ async function build(recipe: ImageRecipe, key: string, root: string, opts: Build
       recipe,
       builtAt: new Date().toISOString(),
     };
-    await writeFile(join(work, MANIFEST), `${JSON.stringify(image, null, 2)}\n`);
-    await rm(dir, { recursive: true, force: true });
-    await rename(work, dir);
-    return { ...image, cached: false };
-  } catch (err) {
-    await removeWorkDirs(root, key).catch(() => undefined);
-    if (err instanceof LabError && err.code !== "LAB_COMMAND_FAILED") throw err;
-    throw new LabError("LAB_IMAGE_BUILD_FAILED", `Cannot build the lab image: ${(err as Error).message}`, { cause: err });
-  }
-}
-
-/**
- * Half-built images of this key (we hold its lock, so they belong to dead builds). A killed
- * debootstrap can leave /proc or /sys mounted inside: unmount before deleting.
- */
-async function removeWorkDirs(root: string, key: string): Promise<void> {
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (!name.startsWith(`.${key}.tmp-`)) continue;
-    await unmountUnder(join(root, name));
-    await rm(join(root, name), { recursive: true, force: true });
-  }
+  });
+  return { ...image, cached: false };
 }
 
 /** Users, sshd settings and clean-up, done with the image's own tools inside a chroot. */

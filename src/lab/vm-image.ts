@@ -4,8 +4,9 @@
  * `qemu-system-x86_64 -accel tcg`. Cached by the base image's key plus this script's version.
  */
 import { createHash } from "node:crypto";
-import { access, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { access, copyFile, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { buildBesideThenRename } from "./cached-build.js";
 import { buildImage, type BuildImageOptions, type LabImage } from "./image.js";
 import { LabError } from "./errors.js";
 import { run, runStreaming, systemEnv } from "./exec.js";
@@ -141,12 +142,7 @@ export async function buildVmImage(opts: BuildVmImageOptions = {}): Promise<VmIm
 }
 
 async function build(base: LabImage, key: string, root: string, opts: BuildVmImageOptions, progress: (line: string) => void): Promise<VmImage> {
-  const dir = join(root, key);
-  // Built beside its final place and renamed in one step, as the lab image is.
-  const work = join(root, `.${key}.tmp-${process.pid}`);
-  await removeWorkDirs(root, key);
-  await mkdir(work, { recursive: true });
-  try {
+  const image = await buildBesideThenRename(root, key, MANIFEST, "the VM image", async (work, dir): Promise<Omit<VmImage, "cached">> => {
     const rootfs = join(work, "rootfs");
     progress(`copying the lab rootfs ${base.rootfsPath}`);
     // A copy: the cached lab rootfs stays as it is, other lab images are made from it.
@@ -166,7 +162,7 @@ async function build(base: LabImage, key: string, root: string, opts: BuildVmIma
     await rm(raw, { force: true });
     // The rootfs is only an intermediate here; the qcow2 is what every VM starts from.
     await rm(rootfs, { recursive: true, force: true });
-    const image: Omit<VmImage, "cached"> = {
+    return {
       key,
       dir,
       diskPath: join(dir, "disk.qcow2"),
@@ -176,15 +172,8 @@ async function build(base: LabImage, key: string, root: string, opts: BuildVmIma
       append: VM_APPEND,
       builtAt: new Date().toISOString(),
     };
-    await writeFile(join(work, MANIFEST), `${JSON.stringify(image, null, 2)}\n`);
-    await rm(dir, { recursive: true, force: true });
-    await rename(work, dir);
-    return { ...image, cached: false };
-  } catch (err) {
-    await removeWorkDirs(root, key).catch(() => undefined);
-    if (err instanceof LabError && err.code !== "LAB_COMMAND_FAILED") throw err;
-    throw new LabError("LAB_IMAGE_BUILD_FAILED", `Cannot build the VM image: ${(err as Error).message}`, { cause: err });
-  }
+  });
+  return { ...image, cached: false };
 }
 
 /** apt-get inside the copy, with /proc, /sys and /dev bound in; always unbound afterwards. */
@@ -249,12 +238,4 @@ async function findBootFiles(rootfs: string): Promise<{ kernel: string; initrd: 
   const initrd = `initrd.img-${kernel.slice("vmlinuz-".length)}`;
   if (!names.includes(initrd)) throw new LabError("LAB_IMAGE_BUILD_FAILED", `No ${initrd} in the VM rootfs /boot`);
   return { kernel: join(rootfs, "boot", kernel), initrd: join(rootfs, "boot", initrd) };
-}
-
-async function removeWorkDirs(root: string, key: string): Promise<void> {
-  for (const name of await readdir(root).catch(() => [] as string[])) {
-    if (!name.startsWith(`.${key}.tmp-`)) continue;
-    await unmountUnder(join(root, name));
-    await rm(join(root, name), { recursive: true, force: true });
-  }
 }
