@@ -1,3 +1,4 @@
+import { dirname } from "node:path";
 import { agentHostProcess } from "../src/lab/agent-process.js";
 import { Lab } from "../src/lab/index.js";
 import { BIN, api, enrollToken, startBenchServer, waitReady } from "./common.js";
@@ -6,7 +7,8 @@ import { BIN, api, enrollToken, startBenchServer, waitReady } from "./common.js"
 export async function startBenchLabFleet(name: string, subnet: string, hosts: string[]) {
   const lab = new Lab({ name, subnet });
   await lab.up({ hosts: [] });
-  const server = await startBenchServer({ LIFELINE_HOST: lab.gatewayAddress });
+  // The server's HOME is its own temp dir; the lab is in this process's cache dir.
+  const server = await startBenchServer({ LIFELINE_HOST: lab.gatewayAddress, LIFELINE_LAB_ROOT: dirname(lab.labDir) });
   try {
     const tokens = new Map<string, string>();
     for (const h of hosts) tokens.set(h, await enrollToken(server.url, server.token));

@@ -37,9 +37,9 @@ export class Drivers {
   }
 }
 
-export function serverDrivers(settings: { vmRoot: string; vmStopTimeoutMs?: number }): Drivers {
+export function serverDrivers(settings: { vmRoot: string; vmStopTimeoutMs?: number; labRoot?: string }): Drivers {
   return new Drivers([
-    new LabDriver(),
+    new LabDriver(settings.labRoot !== undefined ? { labRoot: settings.labRoot } : {}),
     new QemuDriver({ vmRoot: settings.vmRoot, ...(settings.vmStopTimeoutMs !== undefined ? { shutdownTimeoutMs: settings.vmStopTimeoutMs } : {}) }),
   ]);
 }

@@ -1,12 +1,15 @@
 /**
  * The `lab` driver: a Lifeline lab host (src/lab) as a machine. Handle ref:
- * `{ lab: <lab name>, host: <host name>, labDir?: <absolute dir> }` (labDir defaults to the
- * lab's default directory under the cache dir). Snapshots are reflinks in the lab's XFS store,
+ * `{ lab: <lab name>, host: <host name>, labDir?: <absolute dir> }`. The lab lives in
+ * `<lab root>/<lab>` (the server's setting LIFELINE_LAB_ROOT, default the cache dir's labs/);
+ * labDir, if given, must be that very directory, so a handle cannot point the driver (which
+ * mounts and runs things as root) at a directory elsewhere. Snapshots are reflinks in the lab's XFS store,
  * power is the host's stop/start, and the disk capability loop-mounts a stopped host's disk.
  */
-import { isAbsolute, normalize } from "node:path";
+import { isAbsolute, join, normalize } from "node:path";
 import { z } from "zod";
 import { assertHostName, assertLabName, isLabError, Lab, type LabErrorCode, type LabSnapshot } from "../lab/index.js";
+import { defaultCacheDir, labsDir } from "../lab/paths.js";
 import { LifelineError, type ErrorCode } from "../protocol/errors.js";
 import type { Driver, DriverHandle, PowerState, SnapshotInfo } from "./driver.js";
 
@@ -39,6 +42,14 @@ function toInfo(s: LabSnapshot): SnapshotInfo {
 export class LabDriver implements Driver {
   readonly name = "lab";
   private readonly labs = new Map<string, Lab>();
+  private readonly labRoot: string;
+
+  constructor(opts: { labRoot?: string } = {}) {
+    this.labRoot = opts.labRoot ?? labsDir(defaultCacheDir());
+    if (!isAbsolute(this.labRoot) || normalize(this.labRoot) !== this.labRoot || this.labRoot.endsWith("/")) {
+      throw new LifelineError("CONFIG_INVALID", `The lab root must be an absolute, normalised path (got "${this.labRoot}")`);
+    }
+  }
 
   validate(handle: DriverHandle): void {
     this.ref(handle);
@@ -83,15 +94,18 @@ export class LabDriver implements Driver {
     } catch (err) {
       throw invalid((err as Error).message);
     }
-    return parsed.data;
+    const dir = join(this.labRoot, parsed.data.lab);
+    if (parsed.data.labDir !== undefined && parsed.data.labDir !== dir) {
+      throw invalid(`labDir ${parsed.data.labDir} is not ${dir}: this server drives only labs in its lab root ${this.labRoot}`);
+    }
+    return { ...parsed.data, labDir: dir };
   }
 
   private labFor(ref: LabRef): Lab {
-    const key = `${ref.lab}\0${ref.labDir ?? ""}`;
-    let lab = this.labs.get(key);
+    let lab = this.labs.get(ref.lab);
     if (!lab) {
-      lab = new Lab({ name: ref.lab, ...(ref.labDir ? { labDir: ref.labDir } : {}) });
-      this.labs.set(key, lab);
+      lab = new Lab({ name: ref.lab, labDir: join(this.labRoot, ref.lab) });
+      this.labs.set(ref.lab, lab);
     }
     return lab;
   }

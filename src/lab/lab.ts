@@ -23,7 +23,7 @@ import {
   type Subnet,
 } from "./names.js";
 import { assertSubnetFree, ensureBridge, ensureHostNetwork, listNetns } from "./network.js";
-import { defaultCacheDir, labLayout, type LabLayout } from "./paths.js";
+import { defaultCacheDir, labLayout, labsDir, type LabLayout } from "./paths.js";
 import { assertKernelFeatures, assertRoot, assertTools, HOST_TOOLS } from "./preflight.js";
 import { isAlive, settleAll } from "./procs.js";
 import {
@@ -113,7 +113,7 @@ export class Lab {
     assertLabName(this.name);
     this.subnetInUse = parseSubnet(opts.subnet ?? DEFAULT_SUBNET);
     this.cacheDir = opts.cacheDir ?? defaultCacheDir();
-    this.labDir = opts.labDir ?? join(this.cacheDir, "labs", this.name);
+    this.labDir = opts.labDir ?? join(labsDir(this.cacheDir), this.name);
     this.layout = labLayout(this.labDir);
     this.names = netnsNames(this.name);
   }

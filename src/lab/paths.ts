@@ -7,6 +7,11 @@ export function defaultCacheDir(): string {
   return process.env["LIFELINE_CACHE_DIR"] ?? join(process.env["XDG_CACHE_HOME"] ?? join(homedir(), ".cache"), "lifeline");
 }
 
+/** Where labs live by default, one directory each (`<cacheDir>/labs/<name>`). */
+export function labsDir(cacheDir: string): string {
+  return join(cacheDir, "labs");
+}
+
 export function imagesDir(cacheDir: string): string {
   return join(cacheDir, "images");
 }

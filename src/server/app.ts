@@ -78,7 +78,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const gateway = new AgentGateway(store, ops, metrics, app.log, config.heartbeatIntervalMs);
   ops.attach(gateway);
   const seal = loadOrCreateSealKey(config.dataDir);
-  const drivers = serverDrivers({ vmRoot: vmRootOf(config), vmStopTimeoutMs: config.vmStopTimeoutMs });
+  const drivers = serverDrivers({ vmRoot: vmRootOf(config), vmStopTimeoutMs: config.vmStopTimeoutMs, ...(config.labRoot ? { labRoot: config.labRoot } : {}) });
   const jobs = new JobsService(store, ops, gateway, seal, audit, drivers, app.log);
   jobs.engine.stepDelayMs = config.jobStepDelayMs;
   jobs.bootWaitMs = config.bootWaitMs;

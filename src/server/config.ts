@@ -13,6 +13,11 @@ export const ServerConfig = z.object({
   logLevel: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   heartbeatIntervalMs: z.coerce.number().int().min(50).max(600_000).default(10_000),
   sweepIntervalMs: z.coerce.number().int().min(50).max(600_000).default(2_000),
+  /** The lab driver's labs, one directory each (default <cache dir>/labs, where `lifeline lab up` puts them). Absolute. */
+  labRoot: z
+    .string()
+    .refine((p) => isAbsolute(p) && normalize(p) === p && !p.endsWith("/"), "must be an absolute, normalised path")
+    .optional(),
   /** How long the qemu driver waits for a guest's own shutdown (ACPI power button) before it pulls the plug. */
   vmStopTimeoutMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
   /** How long fix-logon waits for a machine repaired offline to boot and answer a login (slow VMs need more). */
@@ -43,6 +48,7 @@ const ENV_KEYS: Record<string, keyof ServerConfigInput> = {
   LIFELINE_WRITE_CLI_CONFIG: "writeCliConfig",
   LIFELINE_JOB_STEP_DELAY_MS: "jobStepDelayMs",
   LIFELINE_VM_ROOT: "vmRoot",
+  LIFELINE_LAB_ROOT: "labRoot",
   LIFELINE_BOOT_WAIT_MS: "bootWaitMs",
   LIFELINE_VM_STOP_TIMEOUT_MS: "vmStopTimeoutMs",
 };

@@ -1,4 +1,5 @@
 import { join } from "node:path";
+import { defaultCacheDir, labsDir } from "../../src/lab/paths.js";
 import { runLifeline, startLongRunning, tempDir, waitFor, type CliResult, type LongRunning } from "./processes.js";
 
 /**
@@ -20,6 +21,8 @@ export class TestFleet {
       HOME: this.dir.path,
       XDG_CONFIG_HOME: join(this.dir.path, "config"),
       XDG_DATA_HOME: join(this.dir.path, "share"),
+      // HOME is the fleet's own, but test labs live in this process's cache dir: the lab driver drives only labs there.
+      LIFELINE_LAB_ROOT: labsDir(defaultCacheDir()),
       LIFELINE_SERVER: this.url,
       LIFELINE_TOKEN: this.adminToken,
     };

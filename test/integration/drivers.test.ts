@@ -104,6 +104,11 @@ export function driverSuite(name: string, makeMachine: () => Promise<DriverMachi
       expect(() => driver.validate({ ...handle, driver: "nope" })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
       expect(() => driver.validate({ ...handle, ref: {} })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
       expect(() => driver.validate({ ...handle, ref: { ...handle.ref, extra: "x" } })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
+      if (name === "lab") {
+        // A lab outside the driver's lab root is not driven, even by an admin's handle.
+        expect(() => driver.validate({ ...handle, ref: { ...handle.ref, labDir: "/tmp/elsewhere" } })).toThrow(/not driven|lab root/);
+        expect(() => new LabDriver({ labRoot: "relative/labs" })).toThrow(expect.objectContaining({ code: "CONFIG_INVALID" }));
+      }
       expect(() => registry.for({ ...handle, driver: "nope" })).toThrow(expect.objectContaining({ code: "DRIVER_HANDLE_INVALID" }));
     });
 
