@@ -14,5 +14,14 @@ export const RepairRunRequest = z.discriminatedUnion("action", [
   z.object({ action: z.literal("clear-flag"), user: Username }),
 ]);
 export type RepairRunRequest = z.infer<typeof RepairRunRequest>;
-export const RepairRunResult = z.object({ before: Account, after: Account });
+export const RepairRunResult = z.object({
+  before: Account,
+  /** As the disk says now; with pendingUntilBoot, as it says until the next boot. */
+  after: Account,
+  os: z.enum(["linux", "windows"]),
+  method: z.enum(["shadow", "sam", "startup-script"]),
+  /** True when the change happens at the next boot (the Windows startup script). */
+  pendingUntilBoot: z.boolean(),
+  summary: z.string(),
+});
 export const RepairRestoreResult = z.object({ machineName: z.string(), started: z.boolean() });

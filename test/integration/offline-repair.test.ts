@@ -96,7 +96,7 @@ describe("offline repair (fix-logon without an agent)", () => {
     expect(bad.code).toBe(2);
     const ran = await env.fleet.cli(["--output", "json", "repair", "run", "lab-1", "--", "reset-password", "alice", "--password-stdin"], { input: "Step-By-Step-Passw0rd\n" });
     expect(ran.stderr).toBe("");
-    expect(JSON.parse(ran.stdout)).toMatchObject({ before: { state: "must-change" }, after: { state: "ok" } });
+    expect(JSON.parse(ran.stdout)).toMatchObject({ os: "linux", method: "shadow", pendingUntilBoot: false, before: { state: "must-change" }, after: { state: "ok" } });
     expect((await env.fleet.cli(["repair", "restore", "lab-1"])).code).toBe(0);
     await waitFor("alice logs in", async () => ((await sshExec(address(), "alice", "Step-By-Step-Passw0rd", "id -un")).stdout === "alice\n" ? true : undefined), 30_000, 300);
     expect((await env.lab.lab.status()).hosts[0]!.attached).toBeUndefined();

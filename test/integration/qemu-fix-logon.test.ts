@@ -140,7 +140,17 @@ describe.skipIf(skip !== undefined)(`fix-logon through the qemu driver: a Window
     const reset = await fleet.cli(["--output", "json", "repair", "run", "win-1", "--", "reset-password", "alice", "--password-stdin"], { input: "Brand-New-Passw0rd\n" });
     expect(reset.stderr).toBe("");
     // The account changes at the next boot, when Windows runs the script: the SAM still says must-change.
-    expect(JSON.parse(reset.stdout)).toMatchObject({ before: { state: "must-change" }, after: { state: "must-change" } });
+    expect(JSON.parse(reset.stdout)).toMatchObject({
+      os: "windows",
+      method: "startup-script",
+      pendingUntilBoot: true,
+      summary: expect.stringContaining("the next boot sets the new password"),
+      before: { state: "must-change" },
+      after: { state: "must-change" },
+    });
+    // Table output says what changed where.
+    const cleared = await fleet.cli(["repair", "run", "win-1", "--", "clear-flag", "alice"]);
+    expect(cleared.stdout).toMatch(/^SAM hive on the disk: must-change -> ok \(must-change cleared, password kept\)\n/);
     expect((await fleet.cli(["repair", "restore", "win-1"])).stderr).toBe("");
 
     const ini = await fileOnDisk("WINDOWS/system32/GroupPolicy/Machine/Scripts/scripts.ini");

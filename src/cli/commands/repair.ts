@@ -45,7 +45,7 @@ export function registerRepair(program: Command, trailingWords: () => readonly s
       }
       if (format === "json") return printJson({ ...result, ...(generated ? { password: generated } : {}) });
       if (generated) process.stdout.write(`new password (shown once): ${generated}\n`);
-      process.stdout.write(`on the disk: ${result.before.state} -> ${result.after.state}\n`);
+      process.stdout.write(`${result.summary}\n`);
       printAccount(result.after);
     });
   repair
