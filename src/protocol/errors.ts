@@ -47,6 +47,7 @@ export const ERROR_CODES = {
   AGENT_STATE_INVALID: { http: 500, exit: 5 },
   SERVER_UNREACHABLE: { http: 503, exit: 6 },
   CONFIG_INVALID: { http: 500, exit: 2 },
+  STORE_UNAVAILABLE: { http: 503, exit: 6 },
   LAB_FAILED: { http: 500, exit: 7 },
   DRIVER_HANDLE_INVALID: { http: 400, exit: 2 },
   SNAPSHOT_NOT_FOUND: { http: 404, exit: 4 },

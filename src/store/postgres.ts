@@ -1,0 +1,105 @@
+import pg from "pg";
+import { POSTGRES_MIGRATIONS } from "./migrations/postgres.js";
+import { SqlStore, type Row, type SqlConnection, type SqlQuerier, type SqlValue } from "./sql-store.js";
+
+// The lock every starting server takes while it migrates: replicas that start together
+// migrate once, one after the other. An arbitrary constant ("lifeline" in ASCII).
+const MIGRATION_LOCK = 0x6c6966656c696e65n;
+
+/** SqlStore's `?` placeholders as PostgreSQL's `$1, $2, …` (the SQL holds no `?` in literals). */
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+function querier(client: pg.Pool | pg.PoolClient): SqlQuerier {
+  return {
+    all: async (sql, params = []) => (await client.query(numbered(sql), params as unknown[])).rows as Row[],
+    run: async (sql, params = []) => (await client.query(numbered(sql), params as unknown[])).rowCount ?? 0,
+  };
+}
+
+class PostgresConnection implements SqlConnection {
+  private readonly direct: SqlQuerier;
+
+  constructor(private readonly pool: pg.Pool) {
+    this.direct = querier(pool);
+  }
+
+  all(sql: string, params?: readonly SqlValue[]): Promise<Row[]> {
+    return this.direct.all(sql, params);
+  }
+
+  run(sql: string, params?: readonly SqlValue[]): Promise<number> {
+    return this.direct.run(sql, params);
+  }
+
+  async transaction<T>(lockKey: string | null, fn: (q: SqlQuerier) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      try {
+        // Held to the end of the transaction, by every server that shares the database.
+        if (lockKey !== null) await client.query("SELECT pg_advisory_xact_lock(hashtext($1))", [lockKey]);
+        const out = await fn(querier(client));
+        await client.query("COMMIT");
+        return out;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  async migrate(): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query("BEGIN");
+      try {
+        await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK.toString()]);
+        await client.query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+        const current = Number((await client.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")).rows[0].v);
+        if (current > POSTGRES_MIGRATIONS.length) {
+          throw new Error(`database schema version ${current} is newer than this Lifeline (${POSTGRES_MIGRATIONS.length}); upgrade Lifeline`);
+        }
+        for (let v = current; v < POSTGRES_MIGRATIONS.length; v++) {
+          await client.query(POSTGRES_MIGRATIONS[v]!);
+          await client.query("INSERT INTO schema_version (version) VALUES ($1)", [v + 1]);
+        }
+        await client.query("COMMIT");
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => undefined);
+        throw err;
+      }
+    } finally {
+      client.release();
+    }
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+/**
+ * The store in PostgreSQL, for a server that needs more than one machine's SQLite: the same
+ * SqlStore queries, atomic across servers (single statements, primary keys, advisory locks).
+ */
+export class PostgresStore extends SqlStore {
+  /** Connects (a pool of up to 10), migrates, and returns the store; throws if either fails. */
+  static async open(connectionString: string): Promise<PostgresStore> {
+    const pool = new pg.Pool({ connectionString, max: 10 });
+    // An idle client's error (the database restarted) must not crash the server; the next query reconnects.
+    pool.on("error", () => undefined);
+    const connection = new PostgresConnection(pool);
+    try {
+      await connection.migrate();
+    } catch (err) {
+      await pool.end().catch(() => undefined);
+      throw err;
+    }
+    return new PostgresStore(connection);
+  }
+}
