@@ -8,10 +8,11 @@ import { benchFixLogon } from "./fix-logon.bench.js";
 import { benchLabUp } from "./lab-up.bench.js";
 import { benchQemu } from "./qemu.bench.js";
 import { benchSnapshot } from "./snapshot.bench.js";
-import { benchRunRoundTrip } from "./run-roundtrip.bench.js";
+import { benchRunRoundTrip, benchRunRoundTripPostgres } from "./run-roundtrip.bench.js";
 
 const BENCHES: Record<string, () => Promise<string[]>> = {
-  roundtrip: benchRunRoundTrip,
+  roundtrip: () => benchRunRoundTrip(),
+  "roundtrip-pg": benchRunRoundTripPostgres,
   fanout: benchFanout,
   idle: benchAgentIdle,
   lab: benchLabUp,
