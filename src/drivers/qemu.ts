@@ -10,16 +10,19 @@
  * Snapshots are qcow2 internal snapshots of disk.qcow2: `qemu-img snapshot` while stopped,
  * and while running QMP `blockdev-snapshot-internal-sync` with the VM paused around it
  * (consistency "paused"). Revert is refused while running (MACHINE_RUNNING) unless
- * stopIfRunning. Snapshot checksums are not computed (checksum: null): hashing a qcow2
- * snapshot's content means reading the whole virtual disk.
+ * stopIfRunning. A snapshot's checksum is the sha256 of the virtual disk's bytes in it, hashed
+ * in the background after create (O(disk size): `qemu-img convert -l` to a sparse temp file);
+ * revert hashes the disk after `qemu-img snapshot -a` and refuses a mismatch, as the lab does.
  */
+import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize } from "node:path";
 import { z } from "zod";
 import { isLabError } from "../lab/errors.js";
 import { run } from "../lab/exec.js";
 import { withLock } from "../lab/lock.js";
+import { hashFile } from "../lab/snapshots.js";
 import { LifelineError } from "../protocol/errors.js";
 import { SnapshotNameSchema } from "../protocol/machines.js";
 import { attachDisk, attachedMountPath, detachDisk, isAttached } from "./qemu-disk.js";
@@ -198,21 +201,30 @@ export class QemuDriver implements Driver {
     await removeRuntimeFiles(vm);
   }
 
+  /** The snapshot's checksum: recorded, being hashed in this process (waited for), or hashed now. */
+  private async snapshotChecksum(vm: VmLayout, snap: SnapshotInfo): Promise<string> {
+    if (snap.checksum) return snap.checksum;
+    const pending = pendingHashes.get(hashKey(vm, snap));
+    const sum = pending ? await pending.catch(() => contentSha256(vm, snap.name)) : await contentSha256(vm, snap.name);
+    await recordChecksum(vm, snap, sum);
+    return sum;
+  }
+
   private async listSnapshots(vm: VmLayout): Promise<SnapshotInfo[]> {
     // -U (force share): reads the snapshot table of an image a running QEMU or the rescue
     // export holds. The table changes only through this driver, under its lock.
     const r = await run("qemu-img", ["info", "--output=json", "-U", vm.disk]);
     const info = JSON.parse(r.stdout) as QemuImgInfo;
     const meta = await readSnapshotMeta(vm);
-    return (info.snapshots ?? []).map((s) => ({
-      name: s.name,
-      createdAt: s["date-sec"] * 1000 + Math.floor(s["date-nsec"] / 1e6),
-      sizeBytes: info["virtual-size"],
-      checksum: null,
-      // qcow2 keeps no record of how a snapshot was taken; ours is beside the disk. A snapshot
-      // made by hand (qemu-img while stopped) has none and was taken stopped.
-      consistency: meta[s.name] ?? "stopped",
-    }));
+    return (info.snapshots ?? []).map((s) => {
+      const createdAt = s["date-sec"] * 1000 + Math.floor(s["date-nsec"] / 1e6);
+      // qcow2 keeps no record of how a snapshot was taken nor of its hash; ours is beside the
+      // disk, for the snapshot of that name and time. One made by hand (qemu-img while stopped)
+      // has none: it was taken stopped, and its checksum is computed when a revert needs it.
+      const known = meta[s.name];
+      const mine = known && (known.createdAt === undefined || known.createdAt === createdAt) ? known : undefined;
+      return { name: s.name, createdAt, sizeBytes: info["virtual-size"], checksum: mine?.checksum ?? null, consistency: mine?.consistency ?? "stopped" };
+    });
   }
 
   private async find(vm: VmLayout, name: string): Promise<SnapshotInfo | undefined> {
@@ -240,9 +252,11 @@ export class QemuDriver implements Driver {
     } else {
       await run("qemu-img", ["snapshot", "-c", name, vm.disk], { timeoutMs: 300_000 });
     }
-    await writeSnapshotMeta(vm, { ...(await readSnapshotMeta(vm)), [name]: consistency });
-    const made = await this.find(vm, name);
-    if (!made) throw new LifelineError("DRIVER_FAILED", `Snapshot "${name}" was not recorded in ${vm.disk}`);
+    const listed = (await this.listSnapshots(vm)).find((s) => s.name === name);
+    if (!listed) throw new LifelineError("DRIVER_FAILED", `Snapshot "${name}" was not recorded in ${vm.disk}`);
+    await writeSnapshotMeta(vm, { ...(await readSnapshotMeta(vm)), [name]: { consistency, createdAt: listed.createdAt, checksum: null } });
+    const made = { ...listed, consistency, checksum: null };
+    hashInBackground(vm, made);
     return made;
   }
 
@@ -253,9 +267,17 @@ export class QemuDriver implements Driver {
     const wasRunning = (await runningPid(vm)) !== undefined;
     if (wasRunning && !stopIfRunning) throw running(ref, `revert it to "${name}"`);
     if (wasRunning) await this.stop(vm);
+    const expected = await this.snapshotChecksum(vm, snap);
     await run("qemu-img", ["snapshot", "-a", name, vm.disk], { timeoutMs: 300_000 });
+    const actual = await contentSha256(vm, null);
+    if (actual !== expected) {
+      throw new LifelineError(
+        "SNAPSHOT_CHECKSUM_MISMATCH",
+        `The disk of VM "${ref.name}" reverted to "${name}" hashes to ${actual}, the snapshot to ${expected}: not byte-exact; the VM stays stopped`,
+      );
+    }
     if (wasRunning) await this.start(vm, ref);
-    return snap;
+    return { ...snap, checksum: expected };
   }
 
   private async deleteSnapshot(vm: VmLayout, ref: QemuRef, name: string): Promise<void> {
@@ -306,21 +328,72 @@ export class QemuDriver implements Driver {
   }
 }
 
-type SnapshotMeta = Record<string, SnapshotInfo["consistency"]>;
+/** What qcow2 does not record about a snapshot. Older files held just the consistency string. */
+interface SnapshotNote {
+  consistency: SnapshotInfo["consistency"];
+  /** Which snapshot of that name this note is about (a name can be deleted and taken again). */
+  createdAt?: number;
+  checksum?: string | null;
+}
+type SnapshotMeta = Record<string, SnapshotNote>;
 
 async function readSnapshotMeta(vm: VmLayout): Promise<SnapshotMeta> {
   try {
-    const parsed = JSON.parse(await readFile(vm.snapshotMeta, "utf8")) as unknown;
-    return parsed && typeof parsed === "object" ? (parsed as SnapshotMeta) : {};
+    const parsed = JSON.parse(await readFile(vm.snapshotMeta, "utf8")) as Record<string, unknown>;
+    if (!parsed || typeof parsed !== "object") return {};
+    const meta: SnapshotMeta = {};
+    for (const [name, value] of Object.entries(parsed)) {
+      if (value === "paused" || value === "stopped") meta[name] = { consistency: value };
+      else if (value && typeof value === "object") meta[name] = value as SnapshotNote;
+    }
+    return meta;
   } catch {
     return {};
   }
 }
 
 async function writeSnapshotMeta(vm: VmLayout, meta: SnapshotMeta): Promise<void> {
-  const tmp = `${vm.snapshotMeta}.tmp`;
+  const tmp = `${vm.snapshotMeta}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`;
   await writeFile(tmp, `${JSON.stringify(meta, null, 2)}\n`);
   await rename(tmp, vm.snapshotMeta);
+}
+
+/**
+ * sha256 ("sha256:<hex>") of the virtual disk's bytes: in a snapshot, or as the disk is now.
+ * qemu-img writes them to a sparse raw file beside the disk (a pipe cannot take its seeks),
+ * which is hashed and removed. -U: a running VM holds the image lock; a snapshot's clusters
+ * never change while it exists.
+ */
+async function contentSha256(vm: VmLayout, snapshot: string | null): Promise<string> {
+  const tmp = join(vm.dir, `.hash-${randomBytes(6).toString("hex")}.raw`);
+  try {
+    await run("qemu-img", ["convert", "-U", ...(snapshot ? ["-l", `snapshot.name=${snapshot}`] : []), "-O", "raw", vm.disk, tmp], { timeoutMs: 3_600_000 });
+    return await hashFile(tmp);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Background hashes of this process, by VM disk, snapshot name and time. */
+const pendingHashes = new Map<string, Promise<string>>();
+const hashKey = (vm: VmLayout, snap: Pick<SnapshotInfo, "name" | "createdAt">) => `${vm.disk}\0${snap.name}\0${snap.createdAt}`;
+
+function hashInBackground(vm: VmLayout, snap: SnapshotInfo): void {
+  const key = hashKey(vm, snap);
+  const promise = contentSha256(vm, snap.name);
+  pendingHashes.set(key, promise);
+  void promise
+    .then((sum) => withLock(vm.lock, () => recordChecksum(vm, snap, sum), 600_000))
+    .catch(() => undefined) // deleted meanwhile, or the VM dir is gone: hashed again when a revert needs it
+    .finally(() => pendingHashes.delete(key));
+}
+
+/** Records a checksum for that very snapshot (same name and time), unless one is there. Caller holds the lock. */
+async function recordChecksum(vm: VmLayout, snap: Pick<SnapshotInfo, "name" | "createdAt" | "consistency">, checksum: string): Promise<void> {
+  const meta = await readSnapshotMeta(vm);
+  const note = meta[snap.name];
+  if (note?.checksum || (note?.createdAt !== undefined && note.createdAt !== snap.createdAt)) return;
+  await writeSnapshotMeta(vm, { ...meta, [snap.name]: { consistency: note?.consistency ?? snap.consistency, createdAt: snap.createdAt, checksum } });
 }
 
 function checkName(name: string): string {

@@ -55,6 +55,28 @@ describe.skipIf(skip !== undefined)(`qemu driver${skip ? ` (skipped: ${skip})` :
   let handle: DriverHandle;
   let port: number;
 
+  /** The snapshot's bytes hashed by coreutils' sha256sum, not by the driver. */
+  async function independentSha256(snapshot: string): Promise<string> {
+    const raw = join(vmRoot.root, `check-${snapshot}.raw`);
+    try {
+      execFileSync("qemu-img", ["convert", "-U", "-l", `snapshot.name=${snapshot}`, "-O", "raw", vmLayout(dir).disk, raw], { env: { PATH: SYS_PATH } });
+      return `sha256:${execFileSync("sha256sum", [raw], { encoding: "utf8", env: { PATH: SYS_PATH } }).split(" ")[0]}`;
+    } finally {
+      execFileSync("rm", ["-f", raw], { env: { PATH: SYS_PATH } });
+    }
+  }
+
+  /** The checksum the driver recorded in the background after create. */
+  async function checksumOf(snapshot: string): Promise<string> {
+    for (let i = 0; i < 600; i++) {
+      const sum = (await driver.snapshots.list(handle)).find((s) => s.name === snapshot)?.checksum;
+      if (sum) return sum;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`no checksum recorded for ${snapshot}`);
+  }
+
+
   beforeAll(async () => {
     const image = await timed("vm image (build or cache)", () => buildVmImage());
     vmRoot = await makeVmRoot();
@@ -125,6 +147,9 @@ describe.skipIf(skip !== undefined)(`qemu driver${skip ? ` (skipped: ${skip})` :
       driver.snapshots.revert(handle, "live", { stopIfRunning: true }),
     );
     expect(reverted.name).toBe("live");
+    // The revert compared the disk's hash with the snapshot's: sha256sum of the snapshot's bytes agrees.
+    expect(reverted.checksum).toBe(await independentSha256("live"));
+    expect((await driver.snapshots.list(handle)).find((s) => s.name === "live")!.checksum).toBe(reverted.checksum);
     expect(await driver.power.status(handle)).toBe("running");
     await timed("boot to SSH login (after revert)", () => waitForSsh(port, vmLayout(dir).serialLog));
   }, 240_000);
@@ -166,7 +191,17 @@ describe.skipIf(skip !== undefined)(`qemu driver${skip ? ` (skipped: ${skip})` :
     expect((await ssh(port, "cat /etc/lifeline-marker")).stdout).toBe("edited offline\n");
     await driver.power.stop(handle);
 
-    await timed("snapshot revert (stopped)", () => driver.snapshots.revert(handle, "before", { stopIfRunning: false }));
+    // A disk that does not hash to the snapshot's checksum after the revert is refused, and the VM stays stopped.
+    const right = await checksumOf("before");
+    const meta = JSON.parse(await readFile(vmLayout(dir).snapshotMeta, "utf8")) as Record<string, { checksum: string }>;
+    meta["before"]!.checksum = `sha256:${"0".repeat(64)}`;
+    await writeFile(vmLayout(dir).snapshotMeta, JSON.stringify(meta));
+    await rejectsWith(driver.snapshots.revert(handle, "before", { stopIfRunning: true }), "SNAPSHOT_CHECKSUM_MISMATCH");
+    expect(await driver.power.status(handle)).toBe("stopped");
+    meta["before"]!.checksum = right;
+    await writeFile(vmLayout(dir).snapshotMeta, JSON.stringify(meta));
+    const back = await timed("snapshot revert (stopped, with hash check)", () => driver.snapshots.revert(handle, "before", { stopIfRunning: false }));
+    expect(back.checksum).toBe(right);
     const after = await driver.disk.attach(handle);
     expect(existsSync(join(after.mountPath, "etc/lifeline-marker"))).toBe(false);
     expect(existsSync(join(after.mountPath, "etc/shadow"))).toBe(true);
