@@ -58,7 +58,7 @@ function metaRoutes(deps: ServerDeps, routes: () => readonly RouteDef<any, any, 
 /** Builds and starts the control plane: store, keys, API, agent gateway, sweeper. */
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const store: Store = await openStore(config.store ?? `sqlite:${join(config.dataDir, "lifeline.db")}`);
+  const store: Store = await openStore(config.store ?? `sqlite:${join(config.dataDir, "lifeline.db")}`, { server: true });
   const app = Fastify({
     logger: {
       level: config.logLevel,

@@ -12,14 +12,15 @@ export function redactedLocation(location: string): string {
 /**
  * Opens (and migrates) the store a location names: `sqlite:PATH` (the default), or a
  * PostgreSQL URL (`postgres://…` / `postgresql://…`; `?host=/socket/dir` for a unix socket).
+ * `server`: the store of a running server, which must be the only one on a PostgreSQL database.
  */
-export async function openStore(location: string): Promise<Store> {
+export async function openStore(location: string, opts: { server?: boolean } = {}): Promise<Store> {
   const isPostgres = /^postgres(ql)?:\/\//.test(location);
   if (!location.startsWith("sqlite:") && !isPostgres) {
     throw new LifelineError("CONFIG_INVALID", `Unsupported store "${redactedLocation(location)}" (supported: sqlite:PATH, postgres://…)`);
   }
   try {
-    return isPostgres ? await PostgresStore.open(location) : new SqliteStore(location.slice("sqlite:".length));
+    return isPostgres ? await PostgresStore.open(location, opts) : new SqliteStore(location.slice("sqlite:".length));
   } catch (err) {
     throw new LifelineError("STORE_UNAVAILABLE", `Cannot open the store ${redactedLocation(location)}: ${(err as Error).message}`, { cause: err });
   }

@@ -5,6 +5,8 @@ import { SqlStore, type Row, type SqlConnection, type SqlQuerier, type SqlValue 
 // The lock every starting server takes while it migrates: replicas that start together
 // migrate once, one after the other. An arbitrary constant ("lifeline" in ASCII).
 const MIGRATION_LOCK = 0x6c6966656c696e65n;
+// Held by the one server that uses a database ("lifeserv"): replicas are not supported yet.
+const SERVER_LOCK = 0x6c69666573657276n;
 
 /** SqlStore's `?` placeholders as PostgreSQL's `$1, $2, …` (the SQL holds no `?` in literals). */
 function numbered(sql: string): string {
@@ -21,6 +23,8 @@ function querier(client: pg.Pool | pg.PoolClient): SqlQuerier {
 
 class PostgresConnection implements SqlConnection {
   private readonly direct: SqlQuerier;
+  /** The session that holds the server lock, while this connection is a server's. */
+  private owner: pg.PoolClient | null = null;
 
   constructor(private readonly pool: pg.Pool) {
     this.direct = querier(pool);
@@ -78,8 +82,26 @@ class PostgresConnection implements SqlConnection {
     }
   }
 
-  close(): Promise<void> {
-    return this.pool.end();
+  /**
+   * Makes this the only server on the database, for as long as the connection lives: several
+   * servers on one database would each mark the others' machines NotReady at start and resume
+   * the same jobs, so a second one is refused until replicas are built.
+   */
+  async claimForServer(): Promise<void> {
+    const client = await this.pool.connect();
+    const got = (await client.query("SELECT pg_try_advisory_lock($1) AS got", [SERVER_LOCK.toString()])).rows[0].got === true;
+    if (!got) {
+      client.release();
+      throw new Error("another Lifeline server already uses this database (several servers on one database are not supported yet)");
+    }
+    this.owner = client;
+  }
+
+  async close(): Promise<void> {
+    // Ending the session releases the server lock.
+    this.owner?.release(true);
+    this.owner = null;
+    await this.pool.end();
   }
 }
 
@@ -88,14 +110,18 @@ class PostgresConnection implements SqlConnection {
  * SqlStore queries, atomic across servers (single statements, primary keys, advisory locks).
  */
 export class PostgresStore extends SqlStore {
-  /** Connects (a pool of up to 10), migrates, and returns the store; throws if either fails. */
-  static async open(connectionString: string): Promise<PostgresStore> {
+  /**
+   * Connects (a pool of up to 10), migrates, and returns the store; throws if either fails.
+   * `server`: also claim the database for this server alone (see claimForServer).
+   */
+  static async open(connectionString: string, opts: { server?: boolean } = {}): Promise<PostgresStore> {
     const pool = new pg.Pool({ connectionString, max: 10 });
     // An idle client's error (the database restarted) must not crash the server; the next query reconnects.
     pool.on("error", () => undefined);
     const connection = new PostgresConnection(pool);
     try {
       await connection.migrate();
+      if (opts.server) await connection.claimForServer();
     } catch (err) {
       await pool.end().catch(() => undefined);
       throw err;

@@ -67,6 +67,13 @@ describe.skipIf(skip !== undefined)(`server on PostgreSQL${skip ? ` (skipped: ${
     expect(existsSync(`${fleet.dataDir}/lifeline.db`)).toBe(false);
   });
 
+  it("a second server on the same database is refused while the first runs (replicas are not built yet)", async () => {
+    const second = await runLifeline(["server", "--port", "0", "--data-dir", `${fleet.dir.path}/second-data`], { ...fleet.env, LIFELINE_STORE: url });
+    expect(second.code).toBe(6);
+    expect(second.stderr).toMatch(/another Lifeline server already uses this database.*\(STORE_UNAVAILABLE\)/);
+    expect((await fleet.cli(["run", "pg-web1", "--", "echo still"])).stdout).toBe("still\n"); // the first one is untouched
+  });
+
   it("a store URL that cannot be reached stops the server with STORE_UNAVAILABLE and no password in the message", async () => {
     const r = await runLifeline(["server", "--port", "0", "--data-dir", `${fleet.dir.path}/bad-data`], {
       ...fleet.env,
