@@ -16,7 +16,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { readFile, rename, rm, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { isAbsolute, join, normalize } from "node:path";
 import { z } from "zod";
 import { isLabError } from "../lab/errors.js";
@@ -365,12 +365,22 @@ async function writeSnapshotMeta(vm: VmLayout, meta: SnapshotMeta): Promise<void
  * never change while it exists.
  */
 async function contentSha256(vm: VmLayout, snapshot: string | null): Promise<string> {
-  const tmp = join(vm.dir, `.hash-${randomBytes(6).toString("hex")}.raw`);
+  await removeStaleHashFiles(vm);
+  // The pid in the name: a file left by a process that died mid-hash is known as stale.
+  const tmp = join(vm.dir, `.hash-${process.pid}-${randomBytes(6).toString("hex")}.raw`);
   try {
     await run("qemu-img", ["convert", "-U", ...(snapshot ? ["-l", `snapshot.name=${snapshot}`] : []), "-O", "raw", vm.disk, tmp], { timeoutMs: 3_600_000 });
     return await hashFile(tmp);
   } finally {
     await rm(tmp, { force: true });
+  }
+}
+
+/** Temp files of hashes whose process is gone (a server killed mid-hash): they can be as big as the data. */
+async function removeStaleHashFiles(vm: VmLayout): Promise<void> {
+  for (const name of await readdir(vm.dir).catch(() => [] as string[])) {
+    const pid = /^\.hash-(\d+)-[0-9a-f]+\.raw$/.exec(name)?.[1];
+    if (pid && !existsSync(`/proc/${pid}`)) await rm(join(vm.dir, name), { force: true });
   }
 }
 

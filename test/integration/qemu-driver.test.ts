@@ -200,8 +200,15 @@ describe.skipIf(skip !== undefined)(`qemu driver${skip ? ` (skipped: ${skip})` :
     expect(await driver.power.status(handle)).toBe("stopped");
     meta["before"]!.checksum = right;
     await writeFile(vmLayout(dir).snapshotMeta, JSON.stringify(meta));
+    // What a server killed mid-hash leaves (its pid is gone) is swept; a live process's file is not.
+    const deadPid = 4_194_000;
+    expect(existsSync(`/proc/${deadPid}`)).toBe(false);
+    await writeFile(join(dir, `.hash-${deadPid}-abcdef.raw`), "stale");
+    await writeFile(join(dir, `.hash-${process.pid}-abcdef.raw`), "in flight");
     const back = await timed("snapshot revert (stopped, with hash check)", () => driver.snapshots.revert(handle, "before", { stopIfRunning: false }));
     expect(back.checksum).toBe(right);
+    expect(existsSync(join(dir, `.hash-${deadPid}-abcdef.raw`))).toBe(false);
+    expect(existsSync(join(dir, `.hash-${process.pid}-abcdef.raw`))).toBe(true);
     const after = await driver.disk.attach(handle);
     expect(existsSync(join(after.mountPath, "etc/lifeline-marker"))).toBe(false);
     expect(existsSync(join(after.mountPath, "etc/shadow"))).toBe(true);
