@@ -20,7 +20,7 @@ ensure_node() {
 }
 
 # System packages the tests and the lab need. Installed only when missing (root only).
-SYSTEM_PACKAGES=(openssh-client debootstrap xfsprogs e2fsprogs iproute2 util-linux mount coreutils findutils openssl samba-ad-dc samba-ad-provision winbind libnss-winbind libpam-winbind krb5-user ldb-tools fdisk ntfs-3g libhivex-bin chntpw qemu-utils qemu-system-common qemu-system-x86 cryptsetup-bin libwin-hivex-perl postgresql)
+SYSTEM_PACKAGES=(openssh-client debootstrap xfsprogs e2fsprogs iproute2 util-linux mount coreutils findutils openssl samba-ad-dc samba-ad-provision winbind libnss-winbind libpam-winbind krb5-user ldb-tools fdisk ntfs-3g libhivex-bin chntpw qemu-utils qemu-system-common qemu-system-x86 cryptsetup-bin libwin-hivex-perl postgresql chromium)
 
 ensure_system_packages() {
   local missing=()

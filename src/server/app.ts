@@ -7,6 +7,7 @@ import { AuditLog } from "./audit.js";
 import { bootstrapFirstStart, type BootstrapResult } from "./bootstrap.js";
 import { serverDrivers } from "../drivers/index.js";
 import { vmRootOf, type ServerConfig } from "./config.js";
+import { registerConsole } from "./console.js";
 import type { ServerDeps } from "./deps.js";
 import { installErrorHandling } from "./error-handler.js";
 import { RunEvents } from "./events.js";
@@ -110,6 +111,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...domainRoutes(deps),
   );
   registerRoutes(app, store, routes);
+  await registerConsole(app);
 
   app.server.on("upgrade", (request, socket, head) => {
     if ((request.url ?? "").split("?")[0] === AGENT_CONNECT_PATH) gateway.handleUpgrade(request, socket, head);
