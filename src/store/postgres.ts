@@ -2,9 +2,6 @@ import pg from "pg";
 import { POSTGRES_MIGRATIONS } from "./migrations/postgres.js";
 import { SqlStore, type Row, type SqlConnection, type SqlQuerier, type SqlValue } from "./sql-store.js";
 
-// The lock every starting server takes while it migrates: replicas that start together
-// migrate once, one after the other. An arbitrary constant ("lifeline" in ASCII).
-const MIGRATION_LOCK = 0x6c6966656c696e65n;
 // Held by the one server that uses a database ("lifeserv"): replicas are not supported yet.
 const SERVER_LOCK = 0x6c69666573657276n;
 
@@ -58,28 +55,19 @@ class PostgresConnection implements SqlConnection {
   }
 
   async migrate(): Promise<void> {
-    const client = await this.pool.connect();
-    try {
-      await client.query("BEGIN");
-      try {
-        await client.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK.toString()]);
-        await client.query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
-        const current = Number((await client.query("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version")).rows[0].v);
-        if (current > POSTGRES_MIGRATIONS.length) {
-          throw new Error(`database schema version ${current} is newer than this Lifeline (${POSTGRES_MIGRATIONS.length}); upgrade Lifeline`);
-        }
-        for (let v = current; v < POSTGRES_MIGRATIONS.length; v++) {
-          await client.query(POSTGRES_MIGRATIONS[v]!);
-          await client.query("INSERT INTO schema_version (version) VALUES ($1)", [v + 1]);
-        }
-        await client.query("COMMIT");
-      } catch (err) {
-        await client.query("ROLLBACK").catch(() => undefined);
-        throw err;
+    // Under one lock: servers that start together migrate once, one after the other.
+    await this.transaction("lifeline:migrations", async (q) => {
+      await q.run("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)");
+      const current = Number((await q.all("SELECT COALESCE(MAX(version), 0) AS v FROM schema_version"))[0]!.v);
+      if (current > POSTGRES_MIGRATIONS.length) {
+        throw new Error(`database schema version ${current} is newer than this Lifeline (${POSTGRES_MIGRATIONS.length}); upgrade Lifeline`);
       }
-    } finally {
-      client.release();
-    }
+      for (let v = current; v < POSTGRES_MIGRATIONS.length; v++) {
+        // No parameters: node-postgres sends it as a simple query, which may hold several statements.
+        await q.run(POSTGRES_MIGRATIONS[v]!);
+        await q.run("INSERT INTO schema_version (version) VALUES (?)", [v + 1]);
+      }
+    });
   }
 
   /**
