@@ -13,7 +13,8 @@
  *   the disk, readable only by Administrators and SYSTEM, until that boot.
  */
 import { readFile } from "node:fs/promises";
-import { LifelineError, type Account, type AccountState } from "../protocol/index.js";
+import { LifelineError, type Account } from "../protocol/index.js";
+import { AccountFindings, isWindowsSystemAccount } from "./account-findings.js";
 import { installGpoStartup, type GpoStartupAction, type GpoStartupResult } from "./gpo-startup.js";
 import { findPath } from "./ntfs-path.js";
 import { Hive, writeHiveFileAtomically } from "./regf.js";
@@ -47,28 +48,12 @@ async function readHive(path: string): Promise<Hive> {
 
 /** A SAM user as the project's Account: the same states as a Linux or domain account. */
 export function samAccount(u: SamUser, now = Date.now()): Account {
-  const problems: AccountState[] = [];
-  const evidence: string[] = [];
-  if (u.flags.disabled) {
-    problems.push("disabled");
-    evidence.push("account is disabled (SAM account control: ACB_DISABLED)");
-  }
-  if (u.accountExpires && u.accountExpires.getTime() <= now) {
-    problems.push("disabled");
-    evidence.push(`account expired on ${u.accountExpires.toISOString().slice(0, 10)}`);
-  }
-  if (u.flags.locked) {
-    problems.push("locked");
-    evidence.push(`account is locked out (ACB_AUTOLOCK, ${u.failedLogins} failed logons)`);
-  }
-  if (!u.hasPassword && !u.flags.passwordNotRequired) {
-    problems.push("no-password");
-    evidence.push("no password hash is set");
-  }
-  if (u.passwordLastSet === null && !u.flags.passwordNeverExpires) {
-    problems.push("must-change");
-    evidence.push("must change password at next logon (SAM password last set = 0)");
-  }
+  const f = new AccountFindings();
+  if (u.flags.disabled) f.add("disabled", "account is disabled (SAM account control: ACB_DISABLED)");
+  if (u.accountExpires && u.accountExpires.getTime() <= now) f.add("disabled", `account expired on ${u.accountExpires.toISOString().slice(0, 10)}`);
+  if (u.flags.locked) f.add("locked", `account is locked out (ACB_AUTOLOCK, ${u.failedLogins} failed logons)`);
+  if (!u.hasPassword && !u.flags.passwordNotRequired) f.add("no-password", "no password hash is set");
+  if (u.passwordLastSet === null && !u.flags.passwordNeverExpires) f.add("must-change", "must change password at next logon (SAM password last set = 0)");
   return {
     name: u.name,
     uid: u.rid,
@@ -76,15 +61,12 @@ export function samAccount(u: SamUser, now = Date.now()): Account {
     home: "",
     shell: "",
     kind: "local",
-    // Built-in Administrator, Guest, DefaultAccount, WDAGUtilityAccount.
-    system: u.rid < 1000,
-    state: problems[0] ?? "ok",
-    problems: problems.length ? [...new Set(problems)] : ["ok"],
+    system: isWindowsSystemAccount(u.rid, !u.flags.disabled),
+    ...f.verdict(),
     lastChangeDay: u.passwordLastSet === null ? 0 : Math.floor(u.passwordLastSet.getTime() / DAY_MS),
     maxDays: null,
     inactiveDays: null,
     expireDay: u.accountExpires ? Math.floor(u.accountExpires.getTime() / DAY_MS) : null,
-    evidence: evidence.length ? evidence : ["password logon is possible"],
   };
 }
 

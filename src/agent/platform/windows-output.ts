@@ -1,6 +1,7 @@
 // Reading what Windows prints: Get-LocalUser JSON (PowerShell 5.1 and 7), `net user` in several
 // languages, and the diagnosis of an account from them. Pure functions, tested on recorded outputs.
-import { LifelineError, Username, type Account, type AccountState } from "../../protocol/index.js";
+import { LifelineError, Username, type Account } from "../../protocol/index.js";
+import { AccountFindings, isWindowsSystemAccount } from "../../repair/account-findings.js";
 import type { CommandResult } from "./windows-shell.js";
 
 const isUsername = (name: string) => Username.safeParse(name).success;
@@ -348,26 +349,9 @@ const DAY = 86_400_000;
 const dayNumber = (ms: number) => Math.floor(ms / DAY);
 const isoDay = (ms: number) => new Date(ms).toISOString().slice(0, 10);
 /** Built-in accounts: Administrator, Guest, DefaultAccount, WDAGUtilityAccount. */
-const BUILTIN_RIDS = new Set([500, 501, 503, 504]);
-const FIRST_USER_RID = 1000;
-
-class Findings {
-  problems: AccountState[] = [];
-  evidence: string[] = [];
-  add(state: AccountState | null, why: string) {
-    if (state) this.problems.push(state);
-    this.evidence.push(why);
-  }
-  /** Most blocking first, as in the Linux diagnosis: disabled, locked, must-change, expired. */
-  ordered(): AccountState[] {
-    const rank: AccountState[] = ["disabled", "locked", "no-password", "must-change", "inactive", "expired"];
-    return [...new Set(this.problems)].sort((a, b) => rank.indexOf(a) - rank.indexOf(b));
-  }
-}
-
 /** The Account of a local user, from PowerShell's facts, WMI's lockout and (if read) net user. */
 export function diagnoseLocal(u: LocalUserRecord, net: NetUserInfo | null, now: number): Account {
-  const f = new Findings();
+  const f = new AccountFindings();
   if (!u.enabled) f.add("disabled", "account is disabled (Enabled = False)");
   if (u.accountExpires !== null && u.accountExpires <= now) f.add("disabled", `account expired on ${isoDay(u.accountExpires)} (AccountExpires)`);
   if (u.lockout === true) f.add("locked", "account is locked out (Win32_UserAccount.Lockout = True)");
@@ -378,8 +362,8 @@ export function diagnoseLocal(u: LocalUserRecord, net: NetUserInfo | null, now: 
   if (mustChange) f.add("must-change", "must change password at next logon (PasswordLastSet is empty)");
   else if (u.passwordExpires !== null && u.passwordExpires <= now) f.add("expired", `password expired on ${isoDay(u.passwordExpires)} (PasswordExpires)`);
   if (net && net.locale === null) f.add(null, "net user output is in a language Lifeline does not know; used the PowerShell data");
-  const problems = f.ordered();
-  const must = problems.includes("must-change");
+  const verdict = f.verdict();
+  const must = verdict.problems.includes("must-change");
   return {
     name: u.name,
     uid: u.rid,
@@ -387,14 +371,12 @@ export function diagnoseLocal(u: LocalUserRecord, net: NetUserInfo | null, now: 
     home: "",
     shell: "",
     kind: "local",
-    system: BUILTIN_RIDS.has(u.rid) || (u.rid < FIRST_USER_RID && !u.enabled),
-    state: problems[0] ?? "ok",
-    problems,
+    system: isWindowsSystemAccount(u.rid, u.enabled),
+    ...verdict,
     lastChangeDay: must ? 0 : u.passwordLastSet === null ? null : dayNumber(u.passwordLastSet),
     maxDays: u.passwordLastSet !== null && u.passwordExpires !== null ? Math.round((u.passwordExpires - u.passwordLastSet) / DAY) : null,
     inactiveDays: null,
     expireDay: u.accountExpires === null ? null : dayNumber(u.accountExpires),
-    evidence: f.evidence.length ? f.evidence : ["password login is possible"],
   };
 }
 
@@ -402,14 +384,14 @@ const DOMAIN_BUILTINS = new Set(["administrator", "guest", "krbtgt", "defaultacc
 
 /** The Account of a domain user, from `net user NAME /domain` alone (no SID there: uid -1). */
 export function diagnoseDomain(net: NetUserInfo, now: number): Account {
-  const f = new Findings();
+  const f = new AccountFindings();
   if (net.locale === null) f.add(null, "net user output is in a language Lifeline does not know: enabled and lockout state unknown");
   if (net.accountActive === "no") f.add("disabled", `account is disabled (net user: "${net.raw.accountActive}")`);
   if (net.accountActive === "locked") f.add("locked", `account is locked out (net user: "${net.raw.accountActive}")`);
   if (typeof net.accountExpires === "number" && net.accountExpires <= now) f.add("disabled", `account expired on ${isoDay(net.accountExpires)} (net user)`);
   if (net.passwordLastSet === "never" && net.passwordRequired !== "no") f.add("must-change", `must change password at next logon (net user: password last set "${net.raw.passwordLastSet}")`);
   else if (typeof net.passwordExpires === "number" && net.passwordExpires <= now) f.add("expired", `password expired on ${isoDay(net.passwordExpires)} (net user)`);
-  const problems = f.ordered();
+  const verdict = f.verdict();
   const lastSet = typeof net.passwordLastSet === "number" ? net.passwordLastSet : null;
   const expires = typeof net.passwordExpires === "number" ? net.passwordExpires : null;
   return {
@@ -420,12 +402,10 @@ export function diagnoseDomain(net: NetUserInfo, now: number): Account {
     shell: "",
     kind: "domain",
     system: DOMAIN_BUILTINS.has(net.name.toLowerCase()),
-    state: problems[0] ?? "ok",
-    problems,
-    lastChangeDay: problems.includes("must-change") ? 0 : lastSet === null ? null : dayNumber(lastSet),
+    ...verdict,
+    lastChangeDay: verdict.problems.includes("must-change") ? 0 : lastSet === null ? null : dayNumber(lastSet),
     maxDays: lastSet !== null && expires !== null ? Math.round((expires - lastSet) / DAY) : null,
     inactiveDays: null,
     expireDay: typeof net.accountExpires === "number" ? dayNumber(net.accountExpires) : null,
-    evidence: f.evidence.length ? f.evidence : ["password login is possible"],
   };
 }
