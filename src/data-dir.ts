@@ -1,5 +1,5 @@
 import { homedir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, normalize } from "node:path";
 
 /**
  * Where a server keeps its state when not told otherwise, and where its qemu driver finds VMs.
@@ -13,4 +13,9 @@ export function defaultDataDir(): string {
 /** The qemu driver's VM root: the setting if given, else the data dir's vms/. */
 export function vmRootOf(settings: { dataDir?: string | undefined; vmRoot?: string | undefined }): string {
   return settings.vmRoot ?? join(settings.dataDir ?? defaultDataDir(), "vms");
+}
+
+/** An absolute path with nothing to resolve (no `..`, `.`, `//` or trailing `/`): the form roots and directories in settings must have. */
+export function isAbsoluteNormalised(path: string): boolean {
+  return isAbsolute(path) && normalize(path) === path && !path.endsWith("/");
 }

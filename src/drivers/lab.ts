@@ -6,7 +6,8 @@
  * mounts and runs things as root) at a directory elsewhere. Snapshots are reflinks in the lab's XFS store,
  * power is the host's stop/start, and the disk capability loop-mounts a stopped host's disk.
  */
-import { isAbsolute, join, normalize } from "node:path";
+import { join } from "node:path";
+import { isAbsoluteNormalised } from "../data-dir.js";
 import { z } from "zod";
 import { assertHostName, assertLabName, isLabError, Lab, type LabErrorCode, type LabSnapshot } from "../lab/index.js";
 import { defaultCacheDir, labsDir } from "../lab/paths.js";
@@ -19,7 +20,7 @@ const LabRef = z
     host: z.string(),
     labDir: z
       .string()
-      .refine((d) => isAbsolute(d) && normalize(d) === d && !d.endsWith("/"), "labDir must be an absolute, normalised path")
+      .refine(isAbsoluteNormalised, "labDir must be an absolute, normalised path")
       .optional(),
   })
   .strict();
@@ -46,7 +47,7 @@ export class LabDriver implements Driver {
 
   constructor(opts: { labRoot?: string } = {}) {
     this.labRoot = opts.labRoot ?? labsDir(defaultCacheDir());
-    if (!isAbsolute(this.labRoot) || normalize(this.labRoot) !== this.labRoot || this.labRoot.endsWith("/")) {
+    if (!isAbsoluteNormalised(this.labRoot)) {
       throw new LifelineError("CONFIG_INVALID", `The lab root must be an absolute, normalised path (got "${this.labRoot}")`);
     }
   }

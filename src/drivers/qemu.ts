@@ -17,7 +17,8 @@
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import { isAbsolute, join, normalize } from "node:path";
+import { join } from "node:path";
+import { isAbsoluteNormalised } from "../data-dir.js";
 import { z } from "zod";
 import { isLabError } from "../lab/errors.js";
 import { run } from "../lab/exec.js";
@@ -72,7 +73,7 @@ const POWER_BUTTON_REPEAT_MS = 5_000;
 export class QemuDriver implements Driver {
   readonly name = "qemu";
   constructor(private readonly opts: QemuDriverOptions) {
-    if (!isAbsolute(opts.vmRoot) || normalize(opts.vmRoot) !== opts.vmRoot || opts.vmRoot.endsWith("/")) {
+    if (!isAbsoluteNormalised(opts.vmRoot)) {
       throw new LifelineError("CONFIG_INVALID", `The VM root must be an absolute, normalised path (got "${opts.vmRoot}")`);
     }
   }

@@ -1,6 +1,6 @@
 import { readFileSync, existsSync } from "node:fs";
-import { defaultDataDir } from "../data-dir.js";
-import { isAbsolute, join, normalize } from "node:path";
+import { defaultDataDir, isAbsoluteNormalised } from "../data-dir.js";
+import { join } from "node:path";
 import { z } from "zod";
 import { LifelineError } from "../protocol/index.js";
 
@@ -16,7 +16,7 @@ export const ServerConfig = z.object({
   /** The lab driver's labs, one directory each (default <cache dir>/labs, where `lifeline lab up` puts them). Absolute. */
   labRoot: z
     .string()
-    .refine((p) => isAbsolute(p) && normalize(p) === p && !p.endsWith("/"), "must be an absolute, normalised path")
+    .refine(isAbsoluteNormalised, "must be an absolute, normalised path")
     .optional(),
   /** How long the qemu driver waits for a guest's own shutdown (ACPI power button) before it pulls the plug. */
   vmStopTimeoutMs: z.coerce.number().int().min(0).max(3_600_000).default(60_000),
@@ -27,7 +27,7 @@ export const ServerConfig = z.object({
   /** The qemu driver's VMs: one directory per VM (default <data dir>/vms). Absolute. */
   vmRoot: z
     .string()
-    .refine((p) => isAbsolute(p) && normalize(p) === p && !p.endsWith("/"), "must be an absolute, normalised path")
+    .refine(isAbsoluteNormalised, "must be an absolute, normalised path")
     .optional(),
   /** Write a CLI config for this user on first start when none exists. */
   writeCliConfig: z.preprocess((v) => (v === "0" || v === "false" ? false : v === "1" || v === "true" ? true : v), z.boolean()).default(true),

@@ -27,7 +27,9 @@ type LoginDeps = { store: Store; ops: OpsService; seal: ServerKey; drivers: Driv
 async function sshLogin(drivers: Drivers, machine: MachineRecord, login: string, password: Buffer): Promise<VerifyResult> {
   // The driver's endpoint first (a VM behind NAT is reached through its port forward), else the
   // machine's own address. Either way the host key must be one the machine's agent reported.
-  const endpoint = machine.driver ? await drivers.for(machine.driver).loginEndpoint?.(machine.driver) : undefined;
+  // Only a driver that knows better is asked (and so only its handle is checked here).
+  const driver = machine.driver ? drivers.named(machine.driver.driver) : undefined;
+  const endpoint = driver?.loginEndpoint && machine.driver ? await driver.loginEndpoint(machine.driver) : undefined;
   const host = endpoint?.host ?? loginAddress(machine);
   if (!host) return { outcome: "unreachable", detail: "the machine reports no IPv4 address to log in to", address: null, durationMs: 0 };
   return verifySshLogin({ host, ...(endpoint ? { port: endpoint.port } : {}), user: login, password: password.toString("utf8"), hostKeys: machine.facts?.sshHostKeys ?? [] });

@@ -5,7 +5,7 @@ import type { Store } from "./store.js";
 export type * from "./store.js";
 
 /** The location as it may be shown: a URL's credentials (user info, a password parameter) are never printed or logged. */
-export function redactedLocation(location: string): string {
+function redactedLocation(location: string): string {
   return location.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/?#]*@/i, "$1…@").replace(/([?&]password=)[^&#]*/gi, "$1…");
 }
 
