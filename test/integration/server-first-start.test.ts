@@ -2,6 +2,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestFleet } from "../helpers/fleet.js";
+import { runLifeline } from "../helpers/processes.js";
 
 describe("lifeline server first start", () => {
   const fleet = new TestFleet();
@@ -45,5 +46,22 @@ describe("lifeline server first start", () => {
     expect(String(metrics.json)).toContain("lifeline_agents_connected");
     expect(String(metrics.json)).toContain("lifeline_http_request_duration_seconds");
     expect((await fleet.api("GET", "/metrics", undefined, "")).status).toBe(401);
+  });
+
+  it("refuses bad settings for the drivers and the store at start, naming the setting, and writes nothing", async () => {
+    const data = join(fleet.dir.path, "refused-data");
+    for (const [name, value, field] of [
+      ["LIFELINE_VM_ROOT", "relative/vms", "vmRoot"],
+      ["LIFELINE_VM_ROOT", "/var/lib/../vms", "vmRoot"],
+      ["LIFELINE_LAB_ROOT", "/labs/", "labRoot"],
+      ["LIFELINE_BOOT_WAIT_MS", "5", "bootWaitMs"],
+      ["LIFELINE_BOOT_WAIT_MS", "soon", "bootWaitMs"],
+      ["LIFELINE_VM_STOP_TIMEOUT_MS", "-1", "vmStopTimeoutMs"],
+    ] as const) {
+      const r = await runLifeline(["server", "--port", "0", "--data-dir", data], { ...fleet.env, [name]: value });
+      expect(r.code, `${name}=${value}`).toBe(2);
+      expect(r.stderr).toMatch(new RegExp(`Invalid server setting ${field}: .*\\(CONFIG_INVALID\\)`));
+    }
+    expect(existsSync(join(data, "lifeline.db"))).toBe(false);
   });
 });
